@@ -15,8 +15,8 @@ Rules:
 - The planted bug APPLY_DUPLICATE (test-only) makes dedup re-execute duplicates.
 
 Trace: with a tracer, every applied entry emits one `ApplyEntry` event (documented in
-docs/trace-format.md): params index, kind, client_id, seq, outcome; state applied_index,
-cluster_time_ticks and sessions as {client_id: highest applied seq}.
+docs/trace-format.md): params index, kind, client_id, seq (0 when the entry has no session),
+outcome; state applied_index, cluster_time_ticks and sessions as {client_id: highest seq}.
 """
 
 from __future__ import annotations
@@ -48,6 +48,13 @@ from raftcore.types import Entry, EntryKind, NodeId, TraceEvent
 Tracer = Callable[[TraceEvent], None]
 
 _SNAPSHOT_MAGIC = b"raftkv-snapshot/1\n"
+
+# Entry kinds as the trace renders them (docs/trace-format.md); 0 stands for "no session".
+_KIND_NAMES = {
+    EntryKind.NORMAL: "Normal",
+    EntryKind.NOOP: "NoOp",
+    EntryKind.CONF_CHANGE: "ConfChange",
+}
 
 
 class SnapshotCorrupt(ValueError):
@@ -185,9 +192,9 @@ class KVStateMachine:
             node=self.node_id,
             params={
                 "index": entry.index,
-                "kind": entry.kind.name,
-                "client_id": result.client_id,
-                "seq": result.seq,
+                "kind": _KIND_NAMES[entry.kind],
+                "client_id": result.client_id or 0,
+                "seq": result.seq or 0,
                 "outcome": result.outcome.value,
             },
             state={

@@ -240,11 +240,13 @@ def test_apply_entry_trace_events() -> None:
     assert outcomes == ["registered", "applied", "duplicate", "noop"]
     assert events[1].params == {
         "index": 2,
-        "kind": "NORMAL",
+        "kind": "Normal",
         "client_id": 1,
         "seq": 1,
         "outcome": "applied",
     }
+    assert events[3].params["kind"] == "NoOp"
+    assert events[3].params["client_id"] == 0
     assert events[3].state == {
         "applied_index": 4,
         "cluster_time_ticks": 4,
