@@ -1,0 +1,138 @@
+"""Command line of the harness: `python -m jepsen hosts up|down|status` (run, analyze and
+serve join as subcommands of the same parser).
+
+Exit codes, as Jepsen's: 0 success (for `run`: valid), 1 invalid, 2 unknown, 254 the
+command cannot run as given (bad arguments, or missing root or tools, with a message that
+says how to proceed), 255 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from jepsen import hosts
+
+EXIT_OK = 0
+EXIT_BAD_ARGUMENTS = 254
+EXIT_INTERNAL_ERROR = 255
+
+
+class UsageError(Exception):
+    """The command line cannot be acted on as given."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, exiting with 254 instead of 2 on a bad command line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_ARGUMENTS, f"{self.prog}: error: {message}\n")
+
+
+def _add_hosts_parser(subcommands: argparse._SubParsersAction[_Parser]) -> None:
+    parser = subcommands.add_parser(
+        "hosts",
+        help="local hosts n1..nN as network namespaces with their own sshd (needs root)",
+    )
+    parser.add_argument(
+        "--state-dir", type=Path, default=None,
+        help=f"where keys, sshd configs and the host map live (default {hosts.DEFAULT_STATE_DIR}"
+        f", or ${hosts.STATE_DIR_ENV})",
+    )
+    parser.add_argument("--prefix", default="rkj", help="name prefix of namespaces and links")
+    parser.add_argument("--subnet", default="10.77.0.0/24", help="private IPv4 subnet")
+    actions = parser.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    up_parser = actions.add_parser("up", help="make the hosts (idempotent)")
+    up_parser.add_argument("--count", type=int, default=5, help="number of hosts (default 5)")
+    actions.add_parser("down", help="remove every trace of the hosts (idempotent)")
+    status_parser = actions.add_parser("status", help="list the hosts and their health")
+    status_parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(
+        prog="python -m jepsen",
+        description="Jepsen-style test harness for the raftkv cluster.",
+    )
+    subcommands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_hosts_parser(subcommands)
+    return parser
+
+
+def _hosts_config(args: argparse.Namespace) -> hosts.HostsConfig:
+    overrides: dict[str, object] = {"prefix": args.prefix, "subnet": args.subnet}
+    if args.state_dir is not None:
+        overrides["state_dir"] = args.state_dir.resolve()
+    return hosts.config_from_env(**overrides)
+
+
+def _print_status(config: hosts.HostsConfig, as_json: bool) -> int:
+    state = hosts.load_state(config)
+    if state is None:
+        leftovers = hosts.existing_namespaces(config)
+        message = "no local hosts are up"
+        if leftovers:
+            message += f" (leftover namespaces {', '.join(leftovers)}: run `hosts down`)"
+        print(json.dumps({"hosts": [], "leftovers": leftovers}) if as_json else message)
+        return EXIT_OK
+    statuses = hosts.host_statuses(config, state)
+    if as_json:
+        rows = [
+            {"name": s.host.name, "address": s.host.address, "namespace": s.host.namespace,
+             "sshd_pid": s.sshd_pid, "ok": s.ok}
+            for s in statuses
+        ]
+        print(json.dumps({"control_address": state.control_address, "hosts": rows}))
+    else:
+        print(f"control node {state.control_address}, state in {state.state_dir}")
+        for s in statuses:
+            health = "up" if s.ok else "DOWN"
+            print(f"{s.host.name:<4} {s.host.address:<15} {s.host.namespace:<10} "
+                  f"sshd pid {s.sshd_pid or '-':<8} {health}")
+    return EXIT_OK if all(s.ok for s in statuses) else 1
+
+
+def _run_hosts(args: argparse.Namespace) -> int:
+    config = _hosts_config(args)
+    if args.action == "up":
+        state, made = hosts.up(config, args.count)
+        verb = "made" if made else "already up:"
+        print(f"{verb} {len(state.hosts)} local hosts "
+              f"({', '.join(f'{h.name}={h.address}' for h in state.hosts)}); "
+              f"SSH key {state.private_key_path}")
+        return EXIT_OK
+    if args.action == "down":
+        removed = hosts.down(config)
+        print("removed " + ", ".join(removed) if removed else "no local hosts to remove")
+        return EXIT_OK
+    hosts.require_root("status")
+    return _print_status(config, args.json)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "hosts":
+            return _run_hosts(args)
+        raise UsageError(f"unknown command {args.command!r}")
+    except (hosts.NotRoot, hosts.MissingTool, hosts.SubnetInUse, UsageError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
+    except hosts.HostsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+    except Exception:
+        traceback.print_exc()
+        print("error: internal error (traceback above)", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
