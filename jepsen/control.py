@@ -3,7 +3,7 @@
 Theory of operation: a daemon is started by the node's shell as
 `setsid nohup ARGV >>LOG 2>&1 </dev/null &`, so it leads its own session and process
 group, holds no terminal and none of the SSH channel's descriptors; `$!` is written to
-its pid file. Signals go to the whole process group (`kill -SIG -- -PID`), so children of
+its pid file. Signals go to the whole process group (`kill -SIG -PID`), so children of
 the daemon are stopped, continued and killed with it.
 
 Rules:
@@ -123,7 +123,7 @@ def signal_daemon(remote: Remote, daemon: Daemon, signal: Signal) -> bool:
         return False
     pid = read_pid(remote, daemon)
     assert pid is not None
-    result = remote.exec(["kill", f"-{signal}", "--", f"-{pid}"], check=False)
+    result = remote.exec(["kill", f"-{signal}", f"-{pid}"], check=False)
     if result.exit_status != 0:
         # The group may have exited between the check and the kill; only a process that
         # is still there makes a failed kill an error.

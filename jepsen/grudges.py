@@ -83,9 +83,9 @@ def random_halves(nodes: Sequence[str], rng: random.Random) -> dict[str, frozens
 
 def majority_minority(nodes: Sequence[str], rng: random.Random) -> dict[str, frozenset[str]]:
     """A random strict minority against a random majority (n=4: 1 against 3)."""
-    _check_nodes(nodes, 2)
+    _check_nodes(nodes, 3)
     order = shuffled(nodes, rng)
-    minority_size = max(1, (len(nodes) - 1) // 2)
+    minority_size = (len(nodes) - 1) // 2
     return complete_grudge([order[:minority_size], order[minority_size:]])
 
 
