@@ -12,7 +12,13 @@ Rules:
 - `effect` is an optional hint that makes the search faster and never changes a verdict if
   it is true: `Effect.NONE` says the operation is legal in every state and changes nothing
   (the checker drops it); `Effect.READ` says it never changes the state (the checker
-  linearizes it as soon as it is legal, without branching); `Effect.WRITE` is anything else.
+  linearizes it as soon as it is legal, without branching); `Effect.GROW` says it only
+  moves the state upwards in an order the model knows (appends, adds); `Effect.WRITE` is
+  anything else.
+- `reachable(state, input, output)`, optional, answers for an `Effect.READ` operation
+  whether it is legal in `state` or in some state above it (one that `Effect.GROW`
+  operations can lead to). When only GROW operations can still come before a pending read
+  and it is not reachable, the search abandons that branch at once.
 - Operations read from history files carry an `Input` and an `Output` (below); models written
   for other inputs work with `check_operations` and `check_events` directly.
 """
@@ -31,6 +37,7 @@ class Effect(enum.Enum):
 
     NONE = "none"
     READ = "read"
+    GROW = "grow"
     WRITE = "write"
 
 
@@ -61,6 +68,7 @@ class Model:
     describe_operation: Callable[[Any, Any], str] = _describe_operation
     describe_state: Callable[[Any], str] = _describe_state
     effect: Callable[[Any, Any], Effect] = _write_effect
+    reachable: Callable[[Any, Any, Any], bool] | None = None
     name: str = "model"
 
 

@@ -126,11 +126,42 @@ def _string_step(state: Any, input: Any, output: Any) -> tuple[bool, Any]:
     return True, (value if f == "put" else state + value)
 
 
-def _read_write_effect(input: Any, output: Any) -> Effect:
+def _grow_effect(input: Any, output: Any) -> Effect:
+    """Reads are READ, appends and adds GROW, anything else (put) WRITE."""
     f, _, out = _parts(input, output)
     if f in _READS:
         return Effect.READ if out.status == "ok" else Effect.NONE
-    return Effect.NONE if out.status == "fail" else Effect.WRITE
+    if out.status == "fail":
+        return Effect.NONE
+    if f in ("append", "add", "increment"):
+        return Effect.GROW
+    return Effect.WRITE
+
+
+def _counter_effect(input: Any, output: Any) -> Effect:
+    """Adding a non-negative amount only grows a counter."""
+    effect = _grow_effect(input, output)
+    value = input.value
+    if effect is Effect.GROW and not (value is None or (isinstance(value, int) and value >= 0)):
+        return Effect.WRITE
+    return effect
+
+
+def _string_reachable(state: Any, input: Any, output: Any) -> bool:  # noqa: ARG001
+    return isinstance(output.value or "", str) and (output.value or "").startswith(state)
+
+
+def _append_reachable(state: Any, input: Any, output: Any) -> bool:  # noqa: ARG001
+    value = output.value
+    return isinstance(value, tuple | list) and tuple(value[: len(state)]) == state
+
+
+def _counter_reachable(state: Any, input: Any, output: Any) -> bool:  # noqa: ARG001
+    return isinstance(output.value, int) and output.value >= state
+
+
+def _set_reachable(state: Any, input: Any, output: Any) -> bool:  # noqa: ARG001
+    return isinstance(output.value, tuple | list) and state <= frozenset(output.value)
 
 
 def _append_step(state: Any, input: Any, output: Any) -> tuple[bool, Any]:
@@ -161,7 +192,7 @@ def _counter_step(state: Any, input: Any, output: Any) -> tuple[bool, Any]:
     if f not in ("add", "increment"):
         raise OperationError(f"unknown operation {f!r} (this model knows add, read)")
     delta = 1 if value is None else value
-    if not isinstance(delta, int):
+    if not isinstance(delta, int) or isinstance(delta, bool):
         raise OperationError(f"{f} needs an integer value, got {value!r}")
     if out.status == "fail":
         return True, state
@@ -187,14 +218,21 @@ def _show_state(state: Any) -> str:
     return _show(state)
 
 
-def _per_key(name: str, init: Hashable, step: Callable[[Any, Any, Any], tuple[bool, Any]]) -> Model:
+def _per_key(
+    name: str,
+    init: Hashable,
+    step: Callable[[Any, Any, Any], tuple[bool, Any]],
+    reachable: Callable[[Any, Any, Any], bool],
+    effect: Callable[[Any, Any], Effect] = _grow_effect,
+) -> Model:
     return Model(
         init=lambda: init,
         step=step,
         partition=key_of,
         describe_operation=_describe_register,
         describe_state=_show_state,
-        effect=_read_write_effect,
+        effect=effect,
+        reachable=reachable,
         name=name,
     )
 
@@ -203,10 +241,10 @@ MODELS: dict[str, Model] = {
     "register": _register_model("register", frozenset({"read", "write"})),
     "cas-register": _register_model("cas-register", frozenset({"read", "write", "cas"})),
     "kv": _register_model("kv", frozenset({"get", "put", "delete", "cas"})),
-    "kv-get-put-append": _per_key("kv-get-put-append", "", _string_step),
-    "append-list": _per_key("append-list", (), _append_step),
-    "counter": _per_key("counter", 0, _counter_step),
-    "set": _per_key("set", frozenset(), _set_step),
+    "kv-get-put-append": _per_key("kv-get-put-append", "", _string_step, _string_reachable),
+    "append-list": _per_key("append-list", (), _append_step, _append_reachable),
+    "counter": _per_key("counter", 0, _counter_step, _counter_reachable, _counter_effect),
+    "set": _per_key("set", frozenset(), _set_step, _set_reachable),
 }
 
 

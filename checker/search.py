@@ -19,12 +19,14 @@ prunes repeated configurations. On top of Porcupine:
 - of identical unknown-outcome operations only the earliest-called unused one is tried
   (any linearization using a later twin works with the earlier one instead);
 - operations that never change the state (Effect.READ) are linearized as soon as they are
-  legal and never branched on: doing so can only keep a solution reachable.
+  legal and never branched on: doing so can only keep a solution reachable;
+- for models whose writes only grow the state (Effect.GROW, e.g. appends) a pending read
+  that no longer fits (`Model.reachable`) while only growing writes can still precede it
+  ends the branch at once, instead of after every ordering of the concurrent writes.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Generator, Hashable, Sequence
 from dataclasses import dataclass
@@ -80,36 +82,53 @@ class Outcome:
     budget_exceeded: bool = False
 
 
-class _Prepared:
-    """Operations of one key reordered and indexed for the search loop."""
+class _Search:
+    """One key's operations indexed for the search loop, and the memo tables."""
 
     def __init__(self, model: Model, ops: Sequence[Operation]) -> None:
-        order = sorted(range(len(ops)), key=lambda k: (ops[k].call_time, k))
+        # Index by return time (unknown outcomes last, by call time): the lowest candidate
+        # bit is then the operation that returned first, the best one to try first, and the
+        # first unlinearized completed operation is the lowest zero bit below m.
+        order = sorted(range(len(ops)), key=lambda k: (ops[k].return_time, ops[k].call_time, k))
         self.order = order  # search index -> position in `ops`
         self.ops = [ops[k] for k in order]
-        n = len(order)
-        self.n = n
-        calls = [op.call_time for op in self.ops]
-        completed = [i for i in range(n) if self.ops[i].return_time != math.inf]
-        completed.sort(key=lambda i: (self.ops[i].return_time, i))
-        self.ret_order = completed
-        self.prefix_masks = [
-            (1 << bisect.bisect_right(calls, self.ops[i].return_time)) - 1 for i in completed
-        ]
-        read_mask = 0
-        for i, op in enumerate(self.ops):
-            if model.effect(op.input, op.output) is Effect.READ:
-                read_mask |= 1 << i
-        self.read_mask = read_mask
+        self.model = model
+        self.n = n = len(order)
+        self.m = sum(1 for op in self.ops if op.return_time != math.inf)
+        self.prefix_masks = self._prefix_masks()
+        effects = [model.effect(op.input, op.output) for op in self.ops]
+        self.read_mask = sum(1 << i for i in range(n) if effects[i] is Effect.READ)
+        self.write_mask = ((1 << n) - 1) & ~self.read_mask
+        grows = model.reachable is not None
+        self.hard_mask = sum(1 << i for i in range(n) if effects[i] is Effect.WRITE
+                             or (effects[i] is Effect.GROW and not grows))
         self.twin = self._twins()
+        self.states: list[Hashable] = [model.init()]
+        self.state_ids: dict[Hashable, int] = {self.states[0]: 0}
+        self.trans: list[dict[int, int]] = [{} for _ in range(n)]
+        self.fits: list[dict[int, bool]] = [{} for _ in range(n)]
+
+    def _prefix_masks(self) -> list[int]:
+        """Per completed op j: the ops called no later than j returns."""
+        ops = self.ops
+        by_call = sorted(range(self.n), key=lambda i: (ops[i].call_time, i))
+        masks: list[int] = []
+        mask = 0
+        k = 0
+        for j in range(self.m):
+            ret = ops[j].return_time
+            while k < self.n and ops[by_call[k]].call_time <= ret:
+                mask |= 1 << by_call[k]
+                k += 1
+            masks.append(mask)
+        return masks
 
     def _twins(self) -> list[int]:
         """For each unknown-outcome op, the previous identical one (or -1)."""
         twin = [-1] * self.n
         last: dict[Any, int] = {}
-        for i, op in enumerate(self.ops):
-            if op.return_time != math.inf:
-                continue
+        for i in range(self.m, self.n):
+            op = self.ops[i]
             try:
                 identity = (op.input, op.output)
                 hash(identity)
@@ -119,52 +138,27 @@ class _Prepared:
             last[identity] = i
         return twin
 
-
-def search(
-    model: Model, ops: Sequence[Operation], budget: Budget
-) -> Generator[None, None, Outcome]:
-    """Search for a linearization of `ops` (one key); yields every SLICE_STEPS steps."""
-    prep = _Prepared(model, ops)
-    states: list[Hashable] = [model.init()]
-    state_ids: dict[Hashable, int] = {states[0]: 0}
-    step = model.step
-    inputs = [op.input for op in prep.ops]
-    outputs = [op.output for op in prep.ops]
-    trans: list[dict[int, int]] = [{} for _ in range(prep.n)]
-
-    def transition(i: int, sid: int) -> int:
-        legal, new_state = step(states[sid], inputs[i], outputs[i])
+    def transition(self, i: int, sid: int) -> int:
+        """Op i applied in state sid: the new state's id, or -1 if illegal (memoized)."""
+        op = self.ops[i]
+        legal, new_state = self.model.step(self.states[sid], op.input, op.output)
         if not legal:
-            trans[i][sid] = -1
+            self.trans[i][sid] = -1
             return -1
-        t = state_ids.get(new_state)
+        t = self.state_ids.get(new_state)
         if t is None:
-            t = len(states)
-            states.append(new_state)
-            state_ids[new_state] = t
-        trans[i][sid] = t
+            t = len(self.states)
+            self.states.append(new_state)
+            self.state_ids[new_state] = t
+        self.trans[i][sid] = t
         return t
 
-    n = prep.n
-    ret_order = prep.ret_order
-    m = len(ret_order)
-    prefix_masks = prep.prefix_masks
-    read_mask = prep.read_mask
-    write_mask = ((1 << n) - 1) & ~read_mask
-    twin = prep.twin
-    entry_bytes = ENTRY_BYTES + n // 8
-    seen: set[int] = set()
-    path: list[int] = []
-    path_states: list[int] = []
-    best: tuple[list[int], list[int], int, int, int] = ([], [], 0, 0, 0)
-    best_len = -1
-    stack: list[tuple[int, int, int, int, int]] = []
-    steps = 0
-
-    def close(lin: int, sid: int, j: int) -> tuple[int, int]:
-        """Linearize every legal read among the candidates; return (L, j)."""
-        while True:
-            reads = prefix_masks[j] & ~lin & read_mask if j < m else 0
+    def close(self, lin: int, sid: int, j: int, path: list[int], path_states: list[int]
+              ) -> tuple[int, int]:
+        """Linearize every legal read among the candidates; return the new (L, j)."""
+        prefix_masks, read_mask, trans, m = self.prefix_masks, self.read_mask, self.trans, self.m
+        while j < m:
+            reads = prefix_masks[j] & ~lin & read_mask
             added = 0
             while reads:
                 low = reads & -reads
@@ -172,7 +166,7 @@ def search(
                 i = low.bit_length() - 1
                 t = trans[i].get(sid)
                 if t is None:
-                    t = transition(i, sid)
+                    t = self.transition(i, sid)
                 if t == sid:
                     added |= low
                     path.append(i)
@@ -180,74 +174,104 @@ def search(
                 else:
                     assert t < 0, "an Effect.READ operation changed the state"
             if not added:
-                return lin, j
+                break
             lin |= added
-            while j < m and lin >> ret_order[j] & 1:
+            while j < m and lin >> j & 1:
                 j += 1
+        return lin, j
 
-    lin, j = close(0, 0, 0)
-    sid = 0
-    seen.add(lin)
+    def dead(self, lin: int, sid: int, j: int) -> bool:
+        """True if a pending read can no longer fit: only growing writes may precede it."""
+        if j >= self.m or self.model.reachable is None:
+            return False
+        pending = self.prefix_masks[j] & ~lin & self.read_mask
+        while pending:
+            low = pending & -pending
+            pending ^= low
+            r = low.bit_length() - 1
+            if self.prefix_masks[r] & ~lin & self.hard_mask:
+                continue
+            fit = self.fits[r].get(sid)
+            if fit is None:
+                op = self.ops[r]
+                fit = self.fits[r][sid] = self.model.reachable(self.states[sid], op.input,
+                                                               op.output)
+            if not fit:
+                return True
+        return False
+
+
+def search(
+    model: Model, ops: Sequence[Operation], budget: Budget
+) -> Generator[None, None, Outcome]:
+    """Search for a linearization of `ops` (one key); yields every SLICE_STEPS steps."""
+    s = _Search(model, ops)
+    n, m, prefix_masks, write_mask, twin, trans = (
+        s.n, s.m, s.prefix_masks, s.write_mask, s.twin, s.trans)
+    transition, close, dead = s.transition, s.close, s.dead
+    check_dead = model.reachable is not None
+    entry_bytes = ENTRY_BYTES + n // 8
+    path: list[int] = []
+    path_states: list[int] = []
+    best: tuple[list[int], list[int], int, int, int] = ([], [], 0, 0, 0)
+    best_len = -1
+    stack: list[tuple[int, int, int, int, int]] = []
+    lin, j = close(0, 0, 0, path, path_states)
+    sid = steps = 0
+    seen = {lin}
     cands = prefix_masks[j] & ~lin & write_mask if j < m else 0
-    while j < m:
+    if check_dead and dead(lin, sid, j):
+        cands = 0
+    while j < m and not budget.exceeded:
         steps += 1
         if steps >= SLICE_STEPS:
             steps = 0
-            if budget.exceeded:
-                break
             yield
-        moved = False
         while cands:
             low = cands & -cands
             cands ^= low
             i = low.bit_length() - 1
-            tw = twin[i]
-            if tw >= 0 and not lin >> tw & 1:
+            if twin[i] >= 0 and not lin >> twin[i] & 1:
                 continue
             t = trans[i].get(sid)
             if t is None:
                 t = transition(i, sid)
-            if t < 0:
-                continue
             lin2 = lin | low
             key = lin2 | t << n
-            if key in seen:
+            if t < 0 or key in seen:
                 continue
             seen.add(key)
-            if not budget.charge(1, entry_bytes):
-                break
             stack.append((lin, sid, j, cands, len(path)))
             path.append(i)
             path_states.append(t)
             j2 = j
-            while j2 < m and lin2 >> ret_order[j2] & 1:
+            while j2 < m and lin2 >> j2 & 1:
                 j2 += 1
-            lin, j = close(lin2, t, j2)
+            lin, j = close(lin2, t, j2, path, path_states)
             sid = t
             if lin != lin2:
                 seen.add(lin | t << n)
             cands = prefix_masks[j] & ~lin & write_mask if j < m else 0
-            moved = True
+            if check_dead and dead(lin, sid, j):
+                cands = 0
             break
-        if moved or budget.exceeded:
-            if budget.exceeded:
+        else:
+            if len(path) > best_len:
+                best_len = len(path)
+                best = (path[:], path_states[:], sid, lin, j)
+            if not stack:
                 break
+            lin, sid, j, cands, plen = stack.pop()
+            del path[plen:]
+            del path_states[plen:]
             continue
-        if len(path) > best_len:
-            best_len = len(path)
-            best = (path[:], path_states[:], sid, lin, j)
-        if not stack:
-            break
-        lin, sid, j, cands, plen = stack.pop()
-        del path[plen:]
-        del path_states[plen:]
+        budget.charge(1, entry_bytes)
     budget.release(len(seen) * entry_bytes)
-    return _outcome(prep, states, j >= m, path, path_states, best, len(seen), budget.exceeded)
+    return _outcome(s, j >= m, path, path_states, best, len(seen), budget.exceeded)
 
 
 def _outcome(
-    prep: _Prepared,
-    states: list[Hashable],
+    prep: _Search,
     linearizable: bool,
     path: list[int],
     path_states: list[int],
@@ -256,7 +280,8 @@ def _outcome(
     exceeded: bool,
 ) -> Outcome:
     order = prep.order
-    if linearizable and not exceeded:
+    states = prep.states
+    if linearizable:
         return Outcome(
             linearizable=True,
             linearization=tuple(order[i] for i in path),
@@ -268,8 +293,8 @@ def _outcome(
     best_path, best_states, sid, lin, j = best
     candidates: list[int] = []
     blocking = None
-    if j < len(prep.ret_order):
-        blocking = order[prep.ret_order[j]]
+    if j < prep.m:
+        blocking = order[j]
         mask = prep.prefix_masks[j] & ~lin
         while mask:
             low = mask & -mask
