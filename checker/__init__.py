@@ -10,6 +10,7 @@ Public API (everything else is internal):
   read_history, History                                         history files
   MODELS, get_model                                             the built-in models
   render_html                                                   the HTML report
+  main                                                          the command line
   CheckerError, HistoryError, ModelError, OperationError        bad input
 """
 
@@ -18,6 +19,7 @@ from checker.errors import CheckerError, HistoryError, ModelError, OperationErro
 from checker.history import History, read_history
 from checker.model import Effect, Event, EventKind, Input, Model, Operation, Output
 from checker.models import MODELS, get_model
+from checker.report import render_html
 from checker.result import CheckResult, Counterexample, KeyResult, Verdict
 
 __all__ = [
@@ -43,4 +45,5 @@ __all__ = [
     "check_operations",
     "get_model",
     "read_history",
+    "render_html",
 ]

@@ -152,7 +152,7 @@ def check_history(
     history: History | Path | str,
     timeout_s: float | None = None,
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
-    format: str | None = None,  # noqa: A002 - the CLI's option name
+    format: str | None = None,
 ) -> CheckResult:
     """Check a history file (or a parsed `History`); bad input raises `CheckerError`."""
     parsed = history if isinstance(history, History) else read_history(history, format)

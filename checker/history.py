@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import edn_format
+import edn_format  # type: ignore[import-untyped]
 
 from checker.errors import HistoryError
 from checker.model import Input, Operation, Output
@@ -82,7 +82,7 @@ def detect_format(path: Path, first_line: str) -> str:
     raise HistoryError(str(path), 0, "cannot tell the format; pass --format jsonl|edn|porcupine")
 
 
-def read_history(path: Path | str, format: str | None = None) -> History:  # noqa: A002
+def read_history(path: Path | str, format: str | None = None) -> History:
     """Read and validate a history file."""
     path = Path(path)
     try:
@@ -92,7 +92,7 @@ def read_history(path: Path | str, format: str | None = None) -> History:  # noq
     return parse_history(text, str(path), format)
 
 
-def parse_history(text: str, path: str = "<history>", format: str | None = None) -> History:  # noqa: A002
+def parse_history(text: str, path: str = "<history>", format: str | None = None) -> History:
     """Parse history text; `format` None detects it from `path` and the first line."""
     lines = text.splitlines()
     first = next((line for line in lines if line.strip()), "")
@@ -108,7 +108,8 @@ def parse_history(text: str, path: str = "<history>", format: str | None = None)
         events = list(_porcupine_events(lines, path))
     ops, op_lines = _pair(events, path)
     model = header.get("model")
-    return History(path, fmt, tuple(ops), tuple(op_lines), model if isinstance(model, str) else None)
+    model_name = model if isinstance(model, str) else None
+    return History(path, fmt, tuple(ops), tuple(op_lines), model_name)
 
 
 def _jsonl_events(lines: list[str], path: str, header: dict[str, Any]) -> Iterator[RawEvent]:
@@ -172,9 +173,7 @@ def _freeze(value: Any) -> Any:
 
 def _pair(events: Iterable[RawEvent], path: str) -> tuple[list[Operation], list[int]]:
     """Pair invocations with completions; check per-process order and time."""
-    open_ops: dict[int, tuple[RawEvent, float]] = {}
-    crashed: dict[int, int] = {}
-    done: list[tuple[RawEvent, float, Output, float]] = []
+    pairer = _Pairer(path)
     timed: bool | None = None
     last_time = -math.inf
     for position, event in enumerate(events):
@@ -188,51 +187,60 @@ def _pair(events: Iterable[RawEvent], path: str) -> tuple[list[Operation], list[
             raise HistoryError(path, event.line, f"time {event.time} is earlier than the "
                                f"previous event's time {last_time:g}")
         last_time = now
-        _pair_one(event, now, path, open_ops, crashed, done)
-    for invoke, call in open_ops.values():
-        done.append((invoke, call, Output("info", None, "never completed"), math.inf))
-    done.sort(key=lambda item: (item[1], item[0].line))
-    ops = [
-        Operation(inv.process, Input(inv.f, inv.key, inv.value), call, out, ret)
-        for inv, call, out, ret in done
-    ]
-    return ops, [inv.line for inv, _, _, _ in done]
+        pairer.add(event, now)
+    return pairer.finish()
 
 
-def _pair_one(
-    event: RawEvent,
-    now: float,
-    path: str,
-    open_ops: dict[int, tuple[RawEvent, float]],
-    crashed: dict[int, int],
-    done: list[tuple[RawEvent, float, Output, float]],
-) -> None:
-    process = event.process
-    if process in crashed:
-        raise HistoryError(path, event.line, f"process {process} issues an event after its "
-                           f"'info' on line {crashed[process]} (a process never issues again "
-                           "after info)")
-    if event.type == "invoke":
-        if process in open_ops:
-            raise HistoryError(path, event.line, f"process {process} invokes while its "
-                               f"operation from line {open_ops[process][0].line} is still open")
-        open_ops[process] = (event, now)
-        return
-    if process not in open_ops:
-        raise HistoryError(path, event.line, f"'{event.type}' for process {process}, which "
-                           "has no open invocation")
-    invoke, call = open_ops.pop(process)
-    if event.f != invoke.f:
-        raise HistoryError(path, event.line, f"completion f {event.f!r} does not match the "
-                           f"invocation's f {invoke.f!r} on line {invoke.line}")
-    if event.key is not None and event.key != invoke.key:
-        raise HistoryError(path, event.line, f"completion key {event.key!r} does not match "
-                           f"the invocation's key {invoke.key!r} on line {invoke.line}")
-    if event.type == "info":
-        crashed[process] = event.line
-        done.append((invoke, call, Output("info", event.value, event.error), math.inf))
-    else:
-        done.append((invoke, call, Output(event.type, event.value, event.error), now))
+class _Pairer:
+    """Open invocations per process, and the operations completed so far."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.open_ops: dict[int, tuple[RawEvent, float]] = {}
+        self.crashed: dict[int, int] = {}
+        self.done: list[tuple[RawEvent, float, Output, float]] = []
+
+    def add(self, event: RawEvent, now: float) -> None:
+        path, process = self.path, event.process
+        if process in self.crashed:
+            raise HistoryError(path, event.line, f"process {process} issues an event after "
+                               f"its 'info' on line {self.crashed[process]} (a process never "
+                               "issues again after info)")
+        if event.type == "invoke":
+            if process in self.open_ops:
+                raise HistoryError(path, event.line, f"process {process} invokes while its "
+                                   f"operation from line {self.open_ops[process][0].line} is "
+                                   "still open")
+            self.open_ops[process] = (event, now)
+            return
+        if process not in self.open_ops:
+            raise HistoryError(path, event.line, f"'{event.type}' for process {process}, "
+                               "which has no open invocation")
+        invoke, call = self.open_ops.pop(process)
+        if event.f != invoke.f:
+            raise HistoryError(path, event.line, f"completion f {event.f!r} does not match "
+                               f"the invocation's f {invoke.f!r} on line {invoke.line}")
+        if event.key is not None and event.key != invoke.key:
+            raise HistoryError(path, event.line, f"completion key {event.key!r} does not "
+                               f"match the invocation's key {invoke.key!r} on line "
+                               f"{invoke.line}")
+        if event.type == "info":
+            self.crashed[process] = event.line
+            self.done.append((invoke, call, Output("info", event.value, event.error), math.inf))
+        else:
+            self.done.append((invoke, call, Output(event.type, event.value, event.error), now))
+
+    def finish(self) -> tuple[list[Operation], list[int]]:
+        """Operations in invocation order (never-completed ones as info), with lines."""
+        done = list(self.done)
+        for invoke, call in self.open_ops.values():
+            done.append((invoke, call, Output("info", None, "never completed"), math.inf))
+        done.sort(key=lambda item: (item[1], item[0].line))
+        ops = [
+            Operation(inv.process, Input(inv.f, inv.key, inv.value), call, out, ret)
+            for inv, call, out, ret in done
+        ]
+        return ops, [inv.line for inv, _, _, _ in done]
 
 
 def _edn_events(text: str, lines: list[str], path: str) -> Iterator[RawEvent]:

@@ -41,7 +41,7 @@ class Effect(enum.Enum):
     WRITE = "write"
 
 
-def _describe_operation(input: Any, output: Any) -> str:  # noqa: A002 - Porcupine's names
+def _describe_operation(input: Any, output: Any) -> str:
     return f"{input!r} -> {output!r}"
 
 
@@ -49,7 +49,7 @@ def _describe_state(state: Any) -> str:
     return repr(state)
 
 
-def _write_effect(input: Any, output: Any) -> Effect:  # noqa: A002, ARG001
+def _write_effect(input: Any, output: Any) -> Effect:  # noqa: ARG001
     return Effect.WRITE
 
 
@@ -134,7 +134,7 @@ class Output:
     error: str | None = field(default=None, compare=False)
 
 
-def key_of(input: Any) -> Hashable:  # noqa: A002 - Porcupine's name
+def key_of(input: Any) -> Hashable:
     """The partition function for `Input` records: one sub-history per key."""
     assert isinstance(input, Input)
     return input.key

@@ -201,7 +201,7 @@ class _Search:
         return False
 
 
-def search(
+def search(  # noqa: PLR0915 - one loop over fast locals is the point of this function
     model: Model, ops: Sequence[Operation], budget: Budget
 ) -> Generator[None, None, Outcome]:
     """Search for a linearization of `ops` (one key); yields every SLICE_STEPS steps."""
@@ -214,7 +214,7 @@ def search(
     path: list[int] = []
     path_states: list[int] = []
     best: tuple[list[int], list[int], int, int, int] = ([], [], 0, 0, 0)
-    best_len = -1
+    best_score = -1
     stack: list[tuple[int, int, int, int, int]] = []
     lin, j = close(0, 0, 0, path, path_states)
     sid = steps = 0
@@ -256,8 +256,8 @@ def search(
                 cands = 0
             break
         else:
-            if len(path) > best_len:
-                best_len = len(path)
+            if j * (n + 1) + len(path) > best_score:  # furthest in time, then longest
+                best_score = j * (n + 1) + len(path)
                 best = (path[:], path_states[:], sid, lin, j)
             if not stack:
                 break
@@ -267,11 +267,13 @@ def search(
             continue
         budget.charge(1, entry_bytes)
     budget.release(len(seen) * entry_bytes)
-    return _outcome(s, j >= m, path, path_states, best, len(seen), budget.exceeded)
+    return _outcome(s, linearizable=j >= m, path=path, path_states=path_states, best=best,
+                    configurations=len(seen), exceeded=budget.exceeded)
 
 
 def _outcome(
     prep: _Search,
+    *,
     linearizable: bool,
     path: list[int],
     path_states: list[int],
