@@ -12,7 +12,8 @@ Rules:
 - `snapshot()` is deterministic bytes: a magic line, a CRC-32 of the body, then canonical
   JSON of data, sessions, applied index and cluster time. `restore` verifies the checksum
   and the shape and raises SnapshotCorrupt rather than use a damaged snapshot.
-- The planted bug APPLY_DUPLICATE (test-only) makes dedup re-execute duplicates.
+- The planted bug `PlantedBug.APPLY_DUPLICATE` (test-only, raftcore.bugs) makes dedup
+  re-execute duplicates; every other planted bug is the core's and changes nothing here.
 
 Trace: with a tracer, every applied entry emits one `ApplyEntry` event (documented in
 docs/trace-format.md): params index, kind, client_id, seq (0 when the entry has no session),
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from raftcore import commands
+from raftcore.bugs import PlantedBug
 from raftcore.commands import (
     Append,
     Cas,
@@ -97,11 +99,11 @@ class KVStateMachine:
         *,
         node_id: NodeId = "",
         tracer: Tracer | None = None,
-        apply_duplicate_bug: bool = False,
+        planted_bug: PlantedBug | None = None,
     ) -> None:
         self.node_id = node_id
         self.tracer = tracer
-        self.apply_duplicate_bug = apply_duplicate_bug
+        self.planted_bug = planted_bug
         self.session_timeout_ticks = session_timeout_ticks
         self.applied_index = 0
         self.cluster_time_ticks = 0
@@ -147,7 +149,9 @@ class KVStateMachine:
         if header is None:
             return ApplyResult(entry.index, Outcome.APPLIED, self._execute(command), command)
         check = self.sessions.check(
-            header, self.cluster_time_ticks, dedup=not self.apply_duplicate_bug
+            header,
+            self.cluster_time_ticks,
+            dedup=self.planted_bug is not PlantedBug.APPLY_DUPLICATE,
         )
         client_id, seq = header.client_id, header.seq
         if check.verdict is Verdict.EXPIRED:

@@ -7,6 +7,7 @@ import zlib
 import pytest
 
 from raftcore import commands
+from raftcore.bugs import PlantedBug
 from raftcore.commands import (
     Append,
     Cas,
@@ -219,7 +220,7 @@ def test_entries_must_be_applied_in_order() -> None:
 
 
 def test_planted_apply_duplicate_bug_re_executes_a_duplicate() -> None:
-    log = Log(KVStateMachine(TIMEOUT, apply_duplicate_bug=True))
+    log = Log(KVStateMachine(TIMEOUT, planted_bug=PlantedBug.APPLY_DUPLICATE))
     cid = log.register()
     log.apply(Append("k", "x", h(cid, 1)))
     again = log.apply(Append("k", "x", h(cid, 1)))
