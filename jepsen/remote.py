@@ -354,8 +354,10 @@ def _collect(host: str, text: str, channel: Any, timeout_s: float) -> ExecResult
         while channel.recv_stderr_ready():
             stderr += channel.recv_stderr(_READ_CHUNK_BYTES)
             drained = True
+        # sshd may send the exit status while output still waits for window space, so
+        # the end is the exit status *and* the end of the output (EOF), with nothing buffered.
         idle = not channel.recv_ready() and not channel.recv_stderr_ready()
-        if idle and channel.exit_status_ready():
+        if idle and channel.exit_status_ready() and channel.eof_received:
             break
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -364,17 +366,8 @@ def _collect(host: str, text: str, channel: Any, timeout_s: float) -> ExecResult
             # The channel's file descriptor becomes readable on data, stderr or close;
             # the short cap guards against an event that arrived before select.
             select.select([channel], [], [], min(remaining, 0.2))
-    # Exit status arrives after the last data; drain what came with it.
-    stdout += _drain(channel.recv, channel.recv_ready)
-    stderr += _drain(channel.recv_stderr, channel.recv_stderr_ready)
     return ExecResult(int(channel.recv_exit_status()), bytes(stdout), bytes(stderr))
 
-
-def _drain(receive: Any, ready: Any) -> bytes:
-    data = bytearray()
-    while ready():
-        data += receive(_READ_CHUNK_BYTES)
-    return bytes(data)
 
 
 class LocalRemote:
