@@ -27,6 +27,12 @@ class UsageError(Exception):
     """The command line cannot be acted on as given."""
 
 
+# Errors that mean "this command cannot run as given here"; each message says how to proceed.
+_CANNOT_RUN_AS_GIVEN = (
+    hosts.BadConfig, hosts.NotRoot, hosts.MissingTool, hosts.SubnetInUse, UsageError,
+)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, exiting with 254 instead of 2 on a bad command line."""
 
@@ -122,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "hosts":
             return _run_hosts(args)
         raise UsageError(f"unknown command {args.command!r}")
-    except (hosts.NotRoot, hosts.MissingTool, hosts.SubnetInUse, UsageError) as error:
+    except _CANNOT_RUN_AS_GIVEN as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS
     except hosts.HostsError as error:

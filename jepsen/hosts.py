@@ -70,6 +70,10 @@ class HostsError(Exception):
     """Local hosts cannot be made, inspected or removed; the message says why and what to do."""
 
 
+class BadConfig(HostsError):
+    """A prefix, subnet or host count that cannot work."""
+
+
 class NotRoot(HostsError):
     """The command needs root."""
 
@@ -96,13 +100,13 @@ class HostsConfig:
 
     def __post_init__(self) -> None:
         if not _PREFIX_RE.match(self.prefix):
-            raise HostsError(f"invalid prefix {self.prefix!r}: 1-8 of [a-z0-9], letter first")
+            raise BadConfig(f"invalid prefix {self.prefix!r}: 1-8 of [a-z0-9], letter first")
         try:
             network = ipaddress.IPv4Network(self.subnet)
         except ValueError as error:
-            raise HostsError(f"invalid subnet {self.subnet!r}: {error}") from error
+            raise BadConfig(f"invalid subnet {self.subnet!r}: {error}") from error
         if network.prefixlen > 28 or not network.is_private:
-            raise HostsError(f"subnet {self.subnet} must be a private IPv4 /28 or larger")
+            raise BadConfig(f"subnet {self.subnet} must be a private IPv4 /28 or larger")
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -476,7 +480,7 @@ def _wait_for_sshd(config: HostsConfig, host: LocalHost) -> None:
 
 def plan_hosts(config: HostsConfig, count: int) -> list[LocalHost]:
     if not 1 <= count <= config.max_hosts:
-        raise HostsError(f"--count must be between 1 and {config.max_hosts}, got {count}")
+        raise BadConfig(f"--count must be between 1 and {config.max_hosts}, got {count}")
     return [
         LocalHost(f"n{index}", config.namespace(f"n{index}"), config.address(index))
         for index in range(1, count + 1)
@@ -485,9 +489,9 @@ def plan_hosts(config: HostsConfig, count: int) -> list[LocalHost]:
 
 def up(config: HostsConfig, count: int = 5) -> tuple[HostsState, bool]:
     """Make `count` local hosts; returns the state and whether anything was made."""
+    hosts = plan_hosts(config, count)
     require_root("up")
     require_tools()
-    hosts = plan_hosts(config, count)
     try:
         existing = load_state(config)
     except HostsStateCorrupt:
