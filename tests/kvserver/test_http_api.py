@@ -1,0 +1,386 @@
+"""The HTTP API (kvserver.http) against a fake node that runs the real KV state machine.
+
+The application is served by aiohttp's test server on an ephemeral 127.0.0.1 port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient, TestServer
+
+from kvserver.errors import NoLeader, OutcomeUnknown
+from kvserver.http import Limits, make_app
+from kvserver.service import ClusterStatus, Consistency, Member, ReadResult, Staleness, WriteResult
+from raftcore import commands
+from raftcore.errors import ConfChangePending, InvalidConfChange, NotLeader
+from raftcore.kv import KVStateMachine
+from raftcore.types import Entry
+
+
+@dataclass
+class FakeService:
+    """Applies commands straight to a KVStateMachine; leadership is a switch."""
+
+    node_id: str = "n1"
+    raft_address: str = "127.0.0.1:1"
+    http_address: str = "127.0.0.1:2"
+    leader: bool = True
+    leader_id: str | None = "n1"
+    leader_http: str | None = None
+    fail_with: Exception | None = None
+    sm: KVStateMachine = field(default_factory=lambda: KVStateMachine(100))
+    joined: list[tuple[str, str, str | None]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    reads: list[Consistency] = field(default_factory=list)
+
+    def status(self) -> ClusterStatus:
+        return ClusterStatus(
+            self.node_id, "Leader" if self.leader else "Follower", self.leader_id,
+            self.leader_http, 3, self.sm.applied_index, self.sm.applied_index,
+            (Member("n1", "voter", self.raft_address, self.http_address, 5),),
+        )
+
+    def _check(self) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        if not self.leader:
+            raise NotLeader(self.leader_id)
+
+    def _apply(self, command: commands.Command) -> WriteResult:
+        index = self.sm.applied_index + 1
+        result = self.sm.apply(Entry(1, index, data=commands.encode(command)))
+        assert result.response is not None
+        return WriteResult(result.response, index)
+
+    async def write(self, command: commands.SessionCommand) -> WriteResult:
+        self._check()
+        return self._apply(command)
+
+    async def register_session(self) -> int:
+        self._check()
+        return self._apply(commands.RegisterSession()).index
+
+    async def read(self, key: str, consistency: Consistency) -> ReadResult:
+        self.reads.append(consistency)
+        if consistency is Consistency.STALE:
+            stale = Staleness(self.sm.applied_index, self.sm.applied_index, self.leader_id, 12.5)
+            return ReadResult(self.sm.read(key), self.sm.applied_index, stale)
+        self._check()
+        return ReadResult(self.sm.read(key), self.sm.applied_index)
+
+    async def join(self, node_id: str, raft_address: str, http_address: str | None) -> None:
+        self._check()
+        if node_id == "n1":
+            raise InvalidConfChange("n1 is already a member")
+        self.joined.append((node_id, raft_address, http_address))
+
+    async def remove(self, node_id: str) -> None:
+        self._check()
+        if node_id == "busy":
+            raise ConfChangePending(7)
+        self.removed.append(node_id)
+
+    async def transfer_leadership(self, target: str | None) -> str:
+        self._check()
+        return target or "n2"
+
+    def metrics_text(self) -> str:
+        return "# TYPE raftkv_term gauge\nraftkv_term 3\n"
+
+
+Client = TestClient[web.Request, web.Application]
+Scenario = Callable[[Client, FakeService], Awaitable[None]]
+LIMITS = Limits(max_key_bytes=16, max_value_bytes=32, max_body_bytes=1024)
+
+
+def with_api(scenario: Scenario, service: FakeService | None = None) -> None:
+    async def main() -> None:
+        fake = service or FakeService()
+        async with TestClient(TestServer(make_app(fake, LIMITS))) as client:
+            await scenario(client, fake)
+
+    asyncio.run(main())
+
+
+async def error(response: ClientResponse, status: int, code: str, definite: bool) -> dict[str, Any]:
+    assert response.status == status, await response.text()
+    body = await response.json()
+    assert body["code"] == code
+    assert body["definite"] is definite
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    return body  # type: ignore[no-any-return]
+
+
+def test_put_get_delete_round_trip() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        response = await client.put("/kv/greeting", data="héllo")
+        assert response.status == 200
+        assert await response.json() == {"key": "greeting", "value": "héllo", "index": 1}
+        response = await client.get("/kv/greeting")
+        assert await response.json() == {"key": "greeting", "value": "héllo", "index": 1}
+        response = await client.delete("/kv/greeting")
+        assert await response.json() == {"key": "greeting", "previous": "héllo", "index": 2}
+        await error(await client.get("/kv/greeting"), 404, "not_found", True)
+        assert service.reads == [Consistency.LINEARIZABLE, Consistency.LINEARIZABLE]
+
+    with_api(scenario)
+
+
+def test_keys_may_contain_slashes_and_escapes() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        await client.put("/kv/a/b%20c", data="1")
+        assert service.sm.read("a/b c") == "1"
+
+    with_api(scenario)
+
+
+def test_compare_and_set_by_query_and_by_json() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        await client.put("/kv/k", data="v1")
+        response = await client.put("/kv/k?prev=v1", data="v2")
+        assert (await response.json())["value"] == "v2"
+        body = await error(await client.put("/kv/k?prev=v1", data="v3"), 409, "cas_mismatch",
+                           True)
+        assert body["current"] == "v2"
+        response = await client.put("/kv/k", json={"from": "v2", "to": "v4"})
+        assert response.status == 200
+        await error(await client.put("/kv/new", json={"from": "x", "to": "y"}), 409,
+                    "cas_mismatch", True)
+        response = await client.put("/kv/new", json={"from": None, "to": "first"})
+        assert response.status == 200
+        assert service.sm.read("new") == "first"
+        # A JSON value that is not a CAS object is stored as it is.
+        await client.put("/kv/doc", json={"a": 1})
+        assert service.sm.read("doc") == '{"a": 1}'
+        await error(await client.put("/kv/k", json={"from": 1, "to": "x"}), 400, "bad_cas", True)
+
+    with_api(scenario)
+
+
+def test_read_consistency_modes_and_stale_reads_say_how_far_behind() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        await client.put("/kv/k", data="v")
+        await client.get("/kv/k?consistency=lease")
+        response = await client.get("/kv/k?consistency=stale")
+        body = await response.json()
+        assert body["staleness"]["applied_index"] == 1
+        assert body["staleness"]["last_leader_contact_ms"] == 12.5
+        assert service.reads == [Consistency.LEASE, Consistency.STALE]
+        await error(await client.get("/kv/k?consistency=eventual"), 400, "bad_consistency", True)
+
+    with_api(scenario)
+
+
+def test_sessions_make_retries_exactly_once_and_expiry_is_definite() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        response = await client.post("/sessions")
+        assert response.status == 201
+        client_id = (await response.json())["client_id"]
+        headers = {"Client-Id": str(client_id), "Request-Seq": "1", "Ack-Seq": "1"}
+        first = await client.put("/kv/k", data="a", headers=headers)
+        assert first.status == 200
+        await client.put("/kv/k", data="b")
+        retry = await client.put("/kv/k", data="a", headers=headers)
+        assert retry.status == 200
+        assert service.sm.read("k") == "b"  # the retry was not executed again
+        stale = {"Client-Id": str(client_id), "Request-Seq": "1", "Ack-Seq": "1"}
+        await client.put("/kv/k", data="c", headers={**stale, "Request-Seq": "2",
+                                                        "Ack-Seq": "2"})
+        await error(await client.put("/kv/k", data="a", headers=stale), 409, "stale_request",
+                    False)
+        unknown = {"Client-Id": "999", "Request-Seq": "1"}
+        await error(await client.put("/kv/k", data="x", headers=unknown), 410,
+                    "session_expired", True)
+
+    with_api(scenario)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Client-Id": "1"},
+        {"Request-Seq": "1"},
+        {"Client-Id": "x", "Request-Seq": "1"},
+        {"Client-Id": "0", "Request-Seq": "1"},
+        {"Client-Id": "1", "Request-Seq": "1", "Ack-Seq": "2"},
+        {"Client-Id": "1", "Request-Seq": "-1"},
+    ],
+)
+def test_malformed_session_headers_are_rejected(headers: dict[str, str]) -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        await error(await client.put("/kv/k", data="v", headers=headers), 400, "bad_session",
+                    True)
+        assert service.sm.applied_index == 0
+
+    with_api(scenario)
+
+
+def test_size_limits_answer_413_and_bad_bytes_400() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        await error(await client.put("/kv/" + "k" * 17, data="v"), 413, "key_too_large", True)
+        await error(await client.put("/kv/k", data="v" * 33), 413, "value_too_large", True)
+        await error(await client.put("/kv/k", data=b"v" * 2000), 413, "body_too_large", True)
+        await error(await client.put("/kv/k", data=b"\xff\xfe"), 400, "bad_value", True)
+        await error(await client.get("/nowhere"), 404, "no_route", True)
+        await error(await client.post("/kv/k", data="v"), 405, "method_not_allowed", True)
+        assert service.sm.applied_index == 0
+
+    with_api(scenario)
+
+
+def test_no_leader_is_503_with_retry_after_and_redirect_is_307() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        service.leader, service.leader_id = False, None
+        response = await client.put("/kv/k", data="v")
+        await error(response, 503, "no_leader", True)
+        assert response.headers["Retry-After"] == "1"
+        service.leader_id, service.leader_http = "n2", "127.0.0.1:9"
+        response = await client.put("/kv/k?redirect=1", data="v", allow_redirects=False)
+        body = await error(response, 307, "redirect", True)
+        assert body["leader"] == "n2"
+        assert response.headers["Location"] == "http://127.0.0.1:9/kv/k?redirect=1"
+        # A request that was already forwarded once is not forwarded again.
+        response = await client.put("/kv/k", data="v",
+                                    headers={"X-Raftkv-Forwarded-By": "n3"})
+        await error(response, 503, "no_leader", True)
+
+    with_api(scenario)
+
+
+def test_followers_forward_to_the_leader_and_relay_its_answer() -> None:
+    async def scenario(client: Client, leader: FakeService) -> None:
+        follower = FakeService(node_id="n2", leader=False, leader_id="n1",
+                               leader_http=f"127.0.0.1:{client.port}")
+        async with TestClient(TestServer(make_app(follower, LIMITS))) as via:
+            response = await via.put("/kv/k", data="v", headers={"Client-Id": "5",
+                                                                   "Request-Seq": "1"})
+            # Session 5 does not exist on the leader: its definite error comes back intact.
+            await error(response, 410, "session_expired", True)
+            assert (await via.put("/kv/k?prev=", data="v")).status == 409
+            assert (await via.put("/kv/k", data="v")).status == 200
+            assert (await (await via.get("/kv/k")).json())["value"] == "v"
+            assert leader.sm.read("k") == "v"
+            assert follower.sm.applied_index == 0
+
+    with_api(scenario)
+
+
+def test_forwarding_to_an_unreachable_leader_is_a_definite_503() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        service.leader, service.leader_id, service.leader_http = False, "n2", "127.0.0.1:1"
+        response = await client.put("/kv/k", data="v")
+        await error(response, 503, "leader_unreachable", True)
+
+    with_api(scenario)
+
+
+def test_request_failures_carry_their_definiteness() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        service.fail_with = OutcomeUnknown("leadership lost while waiting")
+        await error(await client.put("/kv/k", data="v"), 504, "outcome_unknown", False)
+        service.fail_with = NoLeader()
+        response = await client.delete("/kv/k")
+        await error(response, 503, "no_leader", True)
+        assert response.headers["Retry-After"] == "1"
+
+    with_api(scenario)
+
+
+def test_cluster_routes() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        doc = await (await client.get("/cluster")).json()
+        assert doc["leader_id"] == "n1"
+        assert doc["members"][0]["match_index"] == 5
+        response = await client.post("/cluster/join",
+                                     json={"id": "n4", "raft": "h:1", "http": "h:2"})
+        assert (await response.json())["role"] == "learner"
+        assert service.joined == [("n4", "h:1", "h:2")]
+        await error(await client.post("/cluster/join", json={"id": "n1", "raft": "h:1"}), 400,
+                    "invalid_request", True)
+        await error(await client.post("/cluster/join", json={"id": "n5"}), 400, "bad_field",
+                    True)
+        await error(await client.post("/cluster/join", data="[1"), 400, "bad_json", True)
+        assert (await client.post("/cluster/remove", json={"id": "n4"})).status == 200
+        assert service.removed == ["n4"]
+        response = await client.post("/cluster/remove", json={"id": "busy"})
+        await error(response, 503, "busy", True)
+        response = await client.post("/cluster/transfer-leadership", json={"id": "n3"})
+        assert (await response.json())["leader"] == "n3"
+        response = await client.post("/cluster/transfer-leadership")
+        assert (await response.json())["leader"] == "n2"
+
+    with_api(scenario)
+
+
+def test_metrics_and_health() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        await client.put("/kv/k", data="v")
+        text = await (await client.get("/metrics")).text()
+        assert "raftkv_term 3" in text
+        assert 'raftkv_http_request_duration_seconds_count{route="kv_put",method="PUT"} 1' in text
+        health = await (await client.get("/health")).json()
+        assert health["status"] == "ok"
+        assert health["raft"] == service.raft_address
+
+    with_api(scenario)
+
+
+def test_raftd_session() -> None:
+    """raftd's README: curl -XPOST localhost:4001/db/foo -d 'bar'; curl localhost:4001/db/foo"""
+
+    async def scenario(client: Client, service: FakeService) -> None:
+        assert (await client.post("/db/foo", data="bar")).status == 200
+        response = await client.get("/db/foo")
+        assert await response.text() == "bar"
+
+    with_api(scenario)
+
+
+def test_hraftd_session() -> None:
+    """hraftd's README: POST /key {"user1": "batman"}, GET /key/user1, DELETE /key/user1."""
+
+    async def scenario(client: Client, service: FakeService) -> None:
+        response = await client.post("/key", data='{"user1": "batman", "user2": "robin"}')
+        assert response.status == 200
+        assert await (await client.get("/key/user1")).json() == {"user1": "batman"}
+        assert (await client.delete("/key/user1")).status == 200
+        assert await (await client.get("/key/user1")).json() == {"user1": ""}
+        assert service.sm.read("user2") == "robin"
+        response = await client.post("/join", json={"id": "node1", "addr": "127.0.0.1:12001"})
+        assert response.status == 200
+        assert service.joined == [("node1", "127.0.0.1:12001", None)]
+        await error(await client.post("/key", data='{"k": 1}'), 400, "bad_value", True)
+
+    with_api(scenario)
+
+
+def test_goraft_session() -> None:
+    """eatonphil/goraft's README: GET /set?key=y&value=hello, then GET /get?key=y."""
+
+    async def scenario(client: Client, service: FakeService) -> None:
+        assert (await client.get("/set?key=y&value=hello")).status == 200
+        assert await (await client.get("/get?key=y")).text() == "hello"
+        await error(await client.get("/get?key=nope"), 404, "not_found", True)
+        await error(await client.get("/set?value=x"), 400, "bad_key", True)
+
+    with_api(scenario)
+
+
+def test_raftd_join_asks_the_joining_node_for_its_raft_address() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        joiner = FakeService(node_id="n9", raft_address="127.0.0.1:7777")
+        async with TestClient(TestServer(make_app(joiner, LIMITS))) as other:
+            connection = f"http://127.0.0.1:{other.port}"
+            response = await client.post("/join", json={"name": "n9",
+                                                         "connectionString": connection})
+            assert response.status == 200
+            assert service.joined == [("n9", "127.0.0.1:7777", f"127.0.0.1:{other.port}")]
+
+    with_api(scenario)
