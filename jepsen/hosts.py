@@ -19,6 +19,15 @@ key, so sessions to local hosts check host keys strictly. `<state>/hosts.json` i
 name-to-address map; nothing in /etc/ssh, ~/.ssh, /etc/hosts or the machine's firewall is
 read or changed.
 
+Errors, one tree (each message says what to do next):
+
+    HostsError
+    ├── BadConfig            a prefix, subnet or host count that cannot work
+    ├── NotRoot              the command needs root
+    ├── MissingTool          ip, iptables or /usr/sbin/sshd is missing (apt-get install ...)
+    ├── SubnetInUse          the subnet overlaps a route this machine already has
+    └── HostsStateCorrupt    the state file exists but cannot be trusted (`down` still works)
+
 Rules:
 - Needs root; without it, or without `ip`, `sshd` or `iptables`, `up` raises a
   `HostsError` that says how to proceed, before changing anything.
@@ -47,9 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
+from jepsen import sshd
 from jepsen.remote import SshOptions
 
 DEFAULT_STATE_DIR = Path("/var/lib/raftkv-jepsen/hosts")
@@ -347,81 +354,27 @@ def subnet_conflicts(config: HostsConfig) -> list[str]:
 # -- keys and files ----------------------------------------------------------------------
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a file only root can read, replacing any old one atomically."""
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def generate_key_pair(private_path: Path) -> str:
-    """Make an ed25519 key pair (OpenSSH format); returns the public key line."""
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode()
-    _write_private(private_path, private)
-    _write_private(private_path.with_name(private_path.name + ".pub"), (public + "\n").encode())
-    return public
-
-
-def sshd_config_text(config: HostsConfig, host: LocalHost, host_dir: Path) -> str:
-    """The sshd configuration of one local host; nothing is read from /etc/ssh."""
-    return "\n".join(
-        [
-            f"# sshd of local host {host.name}, made by `python -m jepsen hosts up`.",
-            f"ListenAddress {host.address}:{config.ssh_port}",
-            f"HostKey {host_dir / 'ssh_host_ed25519_key'}",
-            f"PidFile {host_dir / 'sshd.pid'}",
-            f"AuthorizedKeysFile {config.state_dir / 'authorized_keys'}",
-            "PermitRootLogin prohibit-password",
-            "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "UsePAM no",
-            # The state directory is root's and 0700; StrictModes would also demand that
-            # every parent be root-owned and not world-writable, which rules out /tmp in tests.
-            "StrictModes no",
-            "UseDNS no",
-            "PrintMotd no",
-            "PrintLastLog no",
-            "X11Forwarding no",
-            "AllowTcpForwarding no",
-            "MaxStartups 100:30:200",
-            "MaxSessions 100",
-            "Subsystem sftp internal-sftp",
-            "",
-        ]
-    )
-
-
 def _prepare_files(config: HostsConfig, hosts: Sequence[LocalHost]) -> list[str]:
     """Create the state directory, keys and sshd configs; returns known-hosts lines."""
     config.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(config.state_dir, 0o700)
     (config.state_dir / MARKER_FILE).write_text("made by python -m jepsen hosts up\n")
-    public = generate_key_pair(config.state_dir / "id_ed25519")
-    _write_private(config.state_dir / "authorized_keys", (public + "\n").encode())
+    public = sshd.generate_key_pair(config.state_dir / "id_ed25519")
+    sshd.write_private(config.state_dir / "authorized_keys", (public + "\n").encode())
     known_hosts: list[str] = []
     for host in hosts:
         host_dir = config.state_dir / host.name
         host_dir.mkdir(mode=0o700, exist_ok=True)
-        host_key = generate_key_pair(host_dir / "ssh_host_ed25519_key")
+        host_key = sshd.generate_key_pair(host_dir / "ssh_host_ed25519_key")
         key_type, key_data = host_key.split()[:2]
         port = config.ssh_port
         names = [host.address, host.name] if port == 22 else [f"[{host.address}]:{port}"]
         known_hosts.extend(f"{name} {key_type} {key_data}" for name in names)
-        text = sshd_config_text(config, host, host_dir)
-        _write_private(host_dir / "sshd_config", text.encode())
+        text = sshd.config_text(
+            host.name, host.address, config.ssh_port, host_dir,
+            config.state_dir / "authorized_keys",
+        )
+        sshd.write_private(host_dir / "sshd_config", text.encode())
     return known_hosts
 
 
@@ -521,13 +474,13 @@ def up(config: HostsConfig, count: int = 5) -> tuple[HostsState, bool]:
             # file tells `down` that the directory is the harness's to remove.
             (config.state_dir / PRIVSEP_FLAG_FILE).write_text(f"{PRIVSEP_DIR}\n")
             PRIVSEP_DIR.mkdir(mode=0o755)
-        _write_private(config.state_dir / STATE_FILE, state.to_json().encode())
+        sshd.write_private(config.state_dir / STATE_FILE, state.to_json().encode())
         _make_network(config, hosts)
         for host in hosts:
             _start_sshd(config, host)
         for host in hosts:
             _wait_for_sshd(config, host)
-        _write_private(state.known_hosts_path, ("\n".join(known_hosts) + "\n").encode())
+        sshd.write_private(state.known_hosts_path, ("\n".join(known_hosts) + "\n").encode())
     except BaseException:
         down(config)
         raise

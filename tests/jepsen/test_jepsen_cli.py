@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jepsen import __main__ as cli
-from jepsen import hosts
+from jepsen import hosts, sshd
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -122,7 +122,9 @@ def test_a_corrupt_state_file_is_detected_never_used(tmp_path: Path, tamper: obj
 def test_sshd_config_is_self_contained(tmp_path: Path) -> None:
     config = hosts.HostsConfig(state_dir=tmp_path, ssh_port=2200)
     host = hosts.plan_hosts(config, 2)[1]
-    text = hosts.sshd_config_text(config, host, tmp_path / "n2")
+    text = sshd.config_text(
+        host.name, host.address, config.ssh_port, tmp_path / "n2", tmp_path / "authorized_keys"
+    )
     assert "ListenAddress 10.77.0.12:2200" in text.splitlines()
     assert f"AuthorizedKeysFile {tmp_path}/authorized_keys" in text
     assert "PasswordAuthentication no" in text

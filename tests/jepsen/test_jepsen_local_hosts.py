@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from jepsen import control, hosts, net, remote
+from jepsen import control, hosts, net, remote, sshd
 from jepsen.control import Daemon
 from jepsen.remote import SshRemote
 
@@ -240,7 +240,7 @@ def test_connection_errors_name_the_host_and_cause(cluster: Cluster, tmp_path: P
     with pytest.raises(remote.HostUnreachable, match=r"^n1: .*refused"):
         remote.connect("n1", closed_port)
     stranger_key = tmp_path / "stranger"
-    hosts.generate_key_pair(stranger_key)
+    sshd.generate_key_pair(stranger_key)
     stranger = remote.SshOptions(addresses=state.addresses, private_key_path=stranger_key)
     with pytest.raises(remote.AuthFailed, match=r"^n1: login refused"):
         remote.connect("n1", stranger)
