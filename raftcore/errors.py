@@ -7,6 +7,7 @@
     │   ├── ConfChangePending         another configuration change is not yet committed
     │   └── LeaderNotReady            the leader has not committed an entry of its term
     ├── InvalidConfChange             the change makes no sense (unknown node, not a learner, ...)
+    ├── InvalidTransfer               the transfer target is not a voter of the configuration
     └── Compacted / Unavailable       storage cannot serve the requested log range
 
 Programmer errors (calling `advance` with a Ready that was not handed out, a snapshot
@@ -51,6 +52,14 @@ class LeaderNotReady(ConfChangeRejected):
 
 class InvalidConfChange(RaftError):
     """The change is not valid against the current configuration."""
+
+
+class InvalidTransfer(RaftError):
+    """Leadership cannot be transferred to that node (not a voter in the configuration)."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(f"cannot transfer leadership to {target}: not a voter")
+        self.target = target
 
 
 class Compacted(RaftError):
