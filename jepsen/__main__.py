@@ -29,7 +29,12 @@ class UsageError(Exception):
 
 # Errors that mean "this command cannot run as given here"; each message says how to proceed.
 _CANNOT_RUN_AS_GIVEN = (
-    hosts.BadConfig, hosts.NotRoot, hosts.MissingTool, hosts.SubnetInUse, UsageError,
+    hosts.BadConfig,
+    hosts.AlreadyUp,
+    hosts.NotRoot,
+    hosts.MissingTool,
+    hosts.SubnetInUse,
+    UsageError,
 )
 
 

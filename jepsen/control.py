@@ -83,28 +83,33 @@ def start_daemon(
         raise ControlError(remote.host, f"daemon start printed {result.text!r}") from error
 
 
+def _pid_and_state(remote: Remote, daemon: Daemon) -> tuple[int | None, str | None]:
+    """The pid in the pid file and its /proc state letter, in one round trip."""
+    pid_file = shlex.quote(daemon.pid_file)
+    script = "\n".join(
+        [
+            f"pid=$(cat {pid_file} 2>/dev/null) || exit 0",
+            'case "$pid" in ""|*[!0-9]*) exit 0;; esac',
+            "state=$(sed -n 's/^State:[[:space:]]*\\([A-Z]\\).*/\\1/p' "
+            '"/proc/$pid/status" 2>/dev/null)',
+            'echo "$pid $state"',
+        ]
+    )
+    fields = remote.exec(script).text.split()
+    if not fields or int(fields[0]) <= 0:
+        return None, None
+    return int(fields[0]), (fields[1] if len(fields) > 1 else None)
+
+
 def read_pid(remote: Remote, daemon: Daemon) -> int | None:
     """The pid in the daemon's pid file, or None when there is no (valid) pid file."""
-    result = remote.exec(["cat", daemon.pid_file], check=False)
-    if result.exit_status != 0:
-        return None
-    text = result.text.strip()
-    return int(text) if text.isdigit() and int(text) > 0 else None
+    return _pid_and_state(remote, daemon)[0]
 
 
 def process_state(remote: Remote, daemon: Daemon) -> str | None:
     """The /proc state letter (R, S, D, T, ...) of the daemon, or None when not running."""
-    pid = read_pid(remote, daemon)
-    if pid is None:
-        return None
-    result = remote.exec(
-        f"sed -n 's/^State:[[:space:]]*\\([A-Z]\\).*/\\1/p' /proc/{pid}/status 2>/dev/null",
-        check=False,
-    )
-    state = result.text.strip()
-    if result.exit_status != 0 or not state or state in ("Z", "X"):
-        return None
-    return state
+    state = _pid_and_state(remote, daemon)[1]
+    return None if state in (None, "Z", "X") else state
 
 
 def is_running(remote: Remote, daemon: Daemon) -> bool:
@@ -119,10 +124,9 @@ def is_paused(remote: Remote, daemon: Daemon) -> bool:
 
 def signal_daemon(remote: Remote, daemon: Daemon, signal: Signal) -> bool:
     """Send `signal` to the daemon's process group; False when it was not running."""
-    if process_state(remote, daemon) is None:
+    pid, state = _pid_and_state(remote, daemon)
+    if pid is None or state in (None, "Z", "X"):
         return False
-    pid = read_pid(remote, daemon)
-    assert pid is not None
     result = remote.exec(["kill", f"-{signal}", f"-{pid}"], check=False)
     if result.exit_status != 0:
         # The group may have exited between the check and the kill; only a process that

@@ -23,6 +23,7 @@ Errors, one tree (each message says what to do next):
 
     HostsError
     ├── BadConfig            a prefix, subnet or host count that cannot work
+    ├── AlreadyUp            hosts of another size are up (`down` first)
     ├── NotRoot              the command needs root
     ├── MissingTool          ip, iptables or /usr/sbin/sshd is missing (apt-get install ...)
     ├── SubnetInUse          the subnet overlaps a route this machine already has
@@ -79,6 +80,10 @@ class HostsError(Exception):
 
 class BadConfig(HostsError):
     """A prefix, subnet or host count that cannot work."""
+
+
+class AlreadyUp(HostsError):
+    """Local hosts of another size are already up."""
 
 
 class NotRoot(HostsError):
@@ -451,8 +456,9 @@ def up(config: HostsConfig, count: int = 5) -> tuple[HostsState, bool]:
         existing = None
     if existing is not None and healthy(config, existing):
         if len(existing.hosts) != count:
-            raise HostsError(
-                f"{len(existing.hosts)} local hosts are already up; run `hosts down` first"
+            raise AlreadyUp(
+                f"{len(existing.hosts)} local hosts are already up, not {count}; "
+                "run `hosts down` first"
             )
         return existing, False
     if existing is not None or existing_namespaces(config) or link_exists(config.control_link):

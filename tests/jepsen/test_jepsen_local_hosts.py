@@ -84,6 +84,7 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     config = make_config(tmp_path_factory.mktemp("local-hosts"))
+    privsep_existed = hosts.PRIVSEP_DIR.exists()
     remotes: dict[str, SshRemote] = {}
     try:
         state, made = hosts.up(config, 3)
@@ -96,13 +97,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             session.close()
         hosts.down(config)
     assert leftovers(config) == []
+    # sshd's privilege separation directory is removed again if the harness made it.
+    assert hosts.PRIVSEP_DIR.exists() == privsep_existed
 
 
 def test_up_is_idempotent(cluster: Cluster) -> None:
     state, made = hosts.up(cluster.config, 3)
     assert not made
     assert state == cluster.state
-    with pytest.raises(hosts.HostsError, match="already up"):
+    with pytest.raises(hosts.AlreadyUp, match="already up"):
         hosts.up(cluster.config, 4)
 
 
