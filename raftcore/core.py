@@ -129,14 +129,17 @@ class NodeCore:
         self._term = hard_state.current_term
         self._voted_for = hard_state.voted_for
         first, last = storage.first_index(), storage.last_index()
-        assert first == meta.index + 1, "storage must start right after its snapshot"
+        # A driver may keep some entries the snapshot covers (for slow followers).
+        assert first <= meta.index + 1, "storage lost entries its snapshot does not cover"
         assert hard_state.commit_index <= last, "commit index beyond the stored log"
-        self._log.committed = max(hard_state.commit_index, meta.index)
+        log = self._log
+        log.committed = max(hard_state.commit_index, meta.index)
+        log.applied = log.applying = meta.index  # The state machine restarts from it.
         self._prev_hard_state = hard_state
         self._conf_entries: list[tuple[int, Membership]] = []
         self._membership = self._base_membership
-        if last >= first:
-            self._on_log_replaced(first, storage.entries(first, last + 1))
+        if last > meta.index:
+            self._on_log_replaced(meta.index + 1, storage.entries(meta.index + 1, last + 1))
 
     # Trace emission and message sequencing.
 

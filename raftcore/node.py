@@ -136,7 +136,10 @@ class Node(ElectionMixin, ReplicationMixin):
             if pending > self._log.committed:
                 raise ConfChangePending(pending)
         entry = self._append_conf_change(change)
-        self._after_leader_append()
+        # The quorum may have changed: entries it now covers can commit.
+        self._maybe_commit()
+        if self._role is Role.LEADER:
+            self._broadcast_append()
         return entry.index
 
     def read_index(self, request_ctx: bytes) -> None:
@@ -177,7 +180,7 @@ class Node(ElectionMixin, ReplicationMixin):
         compacted its storage there; the node forgets the prefix."""
         index = snapshot_meta.index
         assert index <= self._log.applied, "compacting beyond the applied index"
-        assert self._storage.first_index() == index + 1, "storage was not compacted there"
+        assert self._storage.snapshot().meta.index >= index, "storage has no such snapshot"
         if index <= self._snapshot_index:
             return
         self._snapshot_index = index
