@@ -128,14 +128,14 @@ class DiskStorage:
         """True until `bootstrap` has run on this data directory."""
         return self._active is None
 
-    def bootstrap(self, membership: Membership) -> None:
+    def bootstrap(self, membership: Membership, data: bytes = b"") -> None:
         """Start an empty log after a snapshot at index 0 holding `membership`.
 
         A founding node passes itself as the one voter; a node that will join passes an
         empty membership and learns the configuration from the leader.
         """
         assert self.is_empty, "bootstrap of a data directory that has state"
-        self._snapshot = Snapshot(SnapshotMeta(0, 0, membership))
+        self._snapshot = Snapshot(SnapshotMeta(0, 0, membership), data)
         self._restart_log_files(self._snapshot, [], seq=1)
 
     def _replay(self, segments: list[tuple[int, Path]]) -> None:

@@ -287,8 +287,9 @@ async def cluster_join(request: web.Request) -> web.Response:
     http_address = doc.get("http")
     if http_address is not None and not isinstance(http_address, str):
         bad_request("http must be a host:port string", "bad_join")
-    await request.app[SERVICE_KEY].join(node_id, raft, http_address)
-    return web.json_response({"ok": True, "id": node_id, "role": "learner"})
+    book = await request.app[SERVICE_KEY].join(node_id, raft, http_address)
+    peers = {peer: {"raft": raft_at, "http": http_at} for peer, (raft_at, http_at) in book.items()}
+    return web.json_response({"ok": True, "id": node_id, "role": "learner", "peers": peers})
 
 
 async def cluster_remove(request: web.Request) -> web.Response:

@@ -90,8 +90,11 @@ class Service(Protocol):
 
     async def read(self, key: str, consistency: Consistency) -> ReadResult: ...
 
-    async def join(self, node_id: NodeId, raft_address: str, http_address: str | None) -> None:
-        """Add `node_id` as a learner (the leader promotes it once it has caught up)."""
+    async def join(
+        self, node_id: NodeId, raft_address: str, http_address: str | None
+    ) -> dict[NodeId, tuple[str, str | None]]:
+        """Add `node_id` as a learner (the leader promotes it once it has caught up);
+        answers the address book (raft, http) of the cluster so the newcomer can reply."""
         ...
 
     async def remove(self, node_id: NodeId) -> None: ...

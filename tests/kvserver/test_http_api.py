@@ -74,11 +74,14 @@ class FakeService:
         self._check()
         return ReadResult(self.sm.read(key), self.sm.applied_index)
 
-    async def join(self, node_id: str, raft_address: str, http_address: str | None) -> None:
+    async def join(
+        self, node_id: str, raft_address: str, http_address: str | None
+    ) -> dict[str, tuple[str, str | None]]:
         self._check()
         if node_id == "n1":
             raise InvalidConfChange("n1 is already a member")
         self.joined.append((node_id, raft_address, http_address))
+        return {"n1": (self.raft_address, self.http_address)}
 
     async def remove(self, node_id: str) -> None:
         self._check()
@@ -300,7 +303,9 @@ def test_cluster_routes() -> None:
         assert doc["members"][0]["match_index"] == 5
         response = await client.post("/cluster/join",
                                      json={"id": "n4", "raft": "h:1", "http": "h:2"})
-        assert (await response.json())["role"] == "learner"
+        doc = await response.json()
+        assert doc["role"] == "learner"
+        assert doc["peers"] == {"n1": {"raft": "127.0.0.1:1", "http": "127.0.0.1:2"}}
         assert service.joined == [("n4", "h:1", "h:2")]
         await error(await client.post("/cluster/join", json={"id": "n1", "raft": "h:1"}), 400,
                     "invalid_request", True)

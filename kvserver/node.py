@@ -1,0 +1,634 @@
+"""The node: asyncio I/O around the pure core (raftcore.node.Node) and state machine.
+
+Role: timers call `tick`, the transport calls `step`, HTTP requests call `propose` and
+`read_index`, and one loop hands every `Ready` through the contract of raftcore/types.py.
+Everything Raft or the data decides is decided by raftcore; this module only moves bytes
+and waits.
+
+Rules:
+- The Ready loop is synchronous from `ready()` to `advance()`: persist (one write and one
+  fsync for all the Ready's entries: group commit), then send, then apply, then advance.
+  Nothing else touches the core in between, so no input interleaves with a Ready.
+- A proposal waits for the entry at its index to apply. The same term answers it; another
+  term means it was overwritten (definitely failed); a snapshot past it or a timeout leaves
+  the outcome unknown.
+- Peer addresses travel with the configuration: an AddLearner's context carries the raft
+  and HTTP addresses, and snapshot data wraps the KV snapshot with the address book.
+
+Snapshot data format (msgpack): [1, kv_snapshot: bin, [[node_id, raft, http|nil], ...]]
+with the address list sorted by node id; empty data means an empty state machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from kvserver import codec
+from kvserver.diskstorage import DiskStorage, FsyncMode
+from kvserver.errors import (
+    ConfigError,
+    DataDirMismatch,
+    NoLeader,
+    OutcomeUnknown,
+    Overloaded,
+    ProposalDropped,
+    StorageError,
+)
+from kvserver.metrics import Histogram, Registry
+from kvserver.service import (
+    ClusterStatus,
+    Consistency,
+    Member,
+    ReadResult,
+    Staleness,
+    WriteResult,
+)
+from kvserver.transport import Transport, TransportConfig
+from raftcore import commands, confchange
+from raftcore import trace as raft_trace
+from raftcore.config import Config
+from raftcore.describe import describe_ready
+from raftcore.errors import InvalidConfChange, NotLeader, RaftError
+from raftcore.kv import ApplyResult, KVStateMachine
+from raftcore.node import Node
+from raftcore.types import (
+    ConfChange,
+    ConfChangeKind,
+    Entry,
+    EntryKind,
+    Membership,
+    Message,
+    NodeId,
+    Ready,
+    Role,
+    Snapshot,
+    SnapshotMeta,
+    TraceEvent,
+)
+
+log = logging.getLogger(__name__)
+raft_log = logging.getLogger("kvserver.raft")
+
+AddressBook = dict[NodeId, tuple[str, str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeOptions:
+    node_id: NodeId
+    raft_address: str
+    http_address: str
+    data_dir: Path
+    cluster_secret: bytes
+    join: str | None = None
+    fsync: FsyncMode = FsyncMode.ALWAYS
+    trace_path: Path | None = None
+    tick_s: float = 0.05
+    election_timeout_ticks: int = 10
+    heartbeat_timeout_ticks: int = 1
+    snapshot_entries: int = 10_000
+    request_timeout_s: float = 5.0
+    session_timeout_s: float = 600.0
+    lease_reads: bool = False
+    max_pending: int = 20_000
+    batch_fsync_interval_s: float = 0.01
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"expected HOST:PORT, got {address!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def pack_snapshot_data(kv_blob: bytes, book: AddressBook) -> bytes:
+    rows = [[node_id, raft, http] for node_id, (raft, http) in sorted(book.items())]
+    return codec.pack([1, kv_blob, rows])
+
+
+def unpack_snapshot_data(data: bytes) -> tuple[bytes, AddressBook]:
+    """(KV snapshot bytes, address book); raises StorageError on malformed data."""
+    if not data:
+        return b"", {}
+    try:
+        value: Any = codec.unpack(data)
+        version, kv_blob, rows = value
+        assert version == 1
+        assert isinstance(kv_blob, bytes)
+        book: AddressBook = {}
+        for node_id, raft, http in rows:
+            assert isinstance(node_id, str)
+            assert isinstance(raft, str)
+            assert http is None or isinstance(http, str)
+            book[node_id] = (raft, http)
+    except (codec.CodecError, AssertionError, TypeError, ValueError) as exc:
+        raise StorageError(f"snapshot data is malformed: {exc!r}") from None
+    return kv_blob, book
+
+
+def conf_context(raft: str, http: str | None) -> bytes:
+    return json.dumps({"raft": raft, "http": http}, sort_keys=True).encode()
+
+
+def addresses_from_context(context: bytes) -> tuple[str, str | None] | None:
+    try:
+        doc = json.loads(context)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("raft"), str):
+        return None
+    http = doc.get("http")
+    return doc["raft"], http if isinstance(http, str) else None
+
+
+class KvNode:
+    """One replica: storage, core, state machine, transport; implements `Service`."""
+
+    def __init__(self, options: NodeOptions) -> None:
+        self.options = options
+        self.node_id = options.node_id
+        self.raft_address = options.raft_address
+        self.http_address = options.http_address
+        self.fatal: asyncio.Future[BaseException] | None = None
+        self._trace_file: IO[str] | None = None
+        self._book: AddressBook = {}
+        self._waiters: dict[int, tuple[int, asyncio.Future[ApplyResult]]] = {}
+        self._reads: dict[bytes, asyncio.Future[int]] = {}
+        self._read_waits: list[tuple[int, asyncio.Future[int]]] = []
+        self._read_ids = itertools.count(1)
+        self._leader_watchers: list[asyncio.Future[None]] = []
+        self._last_leader_contact = time.monotonic()
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ticks = 0
+        self._last_flush = time.monotonic()
+        self.needs_join = False
+        self._transport = Transport(
+            TransportConfig(self.node_id, options.cluster_secret), self._on_message
+        )
+        self._open_storage()
+        self._build_core()
+        self._init_metrics()
+
+    # ------------------------------------------------------------ start-up
+
+    def _open_storage(self) -> None:
+        options = self.options
+        self.storage = DiskStorage.open(options.data_dir, options.fsync)
+        id_file = options.data_dir / "node-id"
+        if self.storage.is_empty:
+            self.needs_join = options.join is not None
+            if self.needs_join:
+                self.storage.bootstrap(Membership())
+            else:
+                book: AddressBook = {self.node_id: (self.raft_address, self.http_address)}
+                self.storage.bootstrap(
+                    Membership(voters=frozenset({self.node_id})), pack_snapshot_data(b"", book)
+                )
+            id_file.write_text(self.node_id + "\n")
+        elif not id_file.exists() or id_file.read_text().strip() != self.node_id:
+            raise DataDirMismatch(f"{options.data_dir} does not belong to node {self.node_id}")
+
+    def _build_core(self) -> None:
+        options = self.options
+        if options.trace_path is not None:
+            self._trace_file = open(options.trace_path, "a", encoding="utf-8")  # noqa: SIM115
+        tracer = self._trace if self._trace_file is not None else None
+        session_ticks = max(1, round(options.session_timeout_s / options.tick_s))
+        self.sm = KVStateMachine(session_ticks, node_id=self.node_id, tracer=tracer)
+        snapshot = self.storage.snapshot()
+        self._install_snapshot_state(snapshot)
+        for entry in self.storage.entries(self.storage.first_index(),
+                                          self.storage.last_index() + 1):
+            self._learn_addresses(entry)
+        config = Config(
+            id=self.node_id,
+            election_timeout_ticks=options.election_timeout_ticks,
+            heartbeat_timeout_ticks=options.heartbeat_timeout_ticks,
+            lease_reads=options.lease_reads,
+            msg_seq_base=time.time_ns() // 1000,
+        )
+        self.core = Node(config, self.storage, random.Random(os.urandom(16)), tracer)
+
+    def _install_snapshot_state(self, snapshot: Snapshot) -> None:
+        kv_blob, book = unpack_snapshot_data(snapshot.data)
+        if kv_blob:
+            self.sm.restore(kv_blob)
+        else:
+            assert snapshot.meta.index == 0, "a snapshot past index 0 carries its state"
+        self._book.update(book)
+        self._applied_membership = snapshot.meta.membership
+
+    def _trace(self, event: TraceEvent) -> None:
+        assert self._trace_file is not None
+        self._trace_file.write(raft_trace.encode_event(event) + "\n")
+
+    async def start(self) -> None:
+        """Listen for peers, start ticking and the Ready loop."""
+        self.fatal = asyncio.get_running_loop().create_future()
+        host, port = split_address(self.raft_address)
+        await self._transport.listen(host, port)
+        self._sync_peers()
+        self._tasks.append(asyncio.create_task(self._ticker(), name="ticker"))
+        self._tasks.append(asyncio.create_task(self._ready_loop(), name="ready-loop"))
+        self._wake()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._transport.close()
+        self.storage.close()
+        if self._trace_file is not None:
+            self._trace_file.close()
+
+    def learn_peers(self, book: AddressBook) -> None:
+        """Addresses handed over by the cluster this node joined."""
+        for node_id, addresses in book.items():
+            self._book.setdefault(node_id, addresses)
+        self._sync_peers()
+
+    def _sync_peers(self) -> None:
+        for node_id, (raft, _) in self._book.items():
+            if node_id != self.node_id:
+                self._transport.set_peer(node_id, *split_address(raft))
+
+    # ------------------------------------------------------------ inputs
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    def _on_message(self, msg: Message) -> None:
+        if msg.from_id == self.core.leader_id:
+            self._last_leader_contact = time.monotonic()
+        self.core.step(msg)
+        self._wake()
+
+    async def _ticker(self) -> None:
+        loop = asyncio.get_running_loop()
+        tick_s = self.options.tick_s
+        deadline = loop.time()
+        while True:
+            deadline += tick_s
+            delay_s = deadline - loop.time()
+            if delay_s < -tick_s:
+                deadline = loop.time()  # the loop stalled: do not burst the missed ticks
+            await asyncio.sleep(max(0.0, delay_s))
+            self.core.tick()
+            self._ticks += 1
+            if self._ticks % 4 == 0:
+                self._promote_caught_up_learners()
+            if self.options.fsync is FsyncMode.BATCH:
+                self.storage.flush()
+            self._wake()
+
+    # ------------------------------------------------------------ the Ready loop
+
+    async def _ready_loop(self) -> None:
+        assert self.fatal is not None
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self.core.has_ready():
+                    ready = self.core.ready()
+                    self._handle_ready(ready)
+                    self.core.advance(ready)
+                    self._maybe_compact()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            log.critical("the Ready loop failed; the node stops: %r", exc, exc_info=True)
+            if not self.fatal.done():
+                self.fatal.set_result(exc)
+
+    def _handle_ready(self, ready: Ready) -> None:
+        if raft_log.isEnabledFor(logging.DEBUG):
+            raft_log.debug("%s ready:\n%s", self.node_id, describe_ready(ready, "  "))
+        started = time.perf_counter()
+        job = self.storage.stage(
+            hard_state=ready.hard_state, snapshot=ready.snapshot, entries=ready.entries,
+            must_sync=ready.must_sync,
+        )
+        if job:
+            job.run()
+            self._fsync_seconds.observe(time.perf_counter() - started)
+        if ready.snapshot is not None:
+            self._book.update(unpack_snapshot_data(ready.snapshot.data)[1])
+        for entry in ready.entries:
+            self._learn_addresses(entry)
+        for msg in ready.messages:
+            self._transport.send(msg)
+        if ready.snapshot is not None:
+            self._apply_snapshot(ready.snapshot)
+        for entry in ready.committed_entries:
+            self._apply(entry)
+        for read_state in ready.read_states:
+            future = self._reads.pop(read_state.request_ctx, None)
+            if future is not None and not future.done():
+                self._read_waits.append((read_state.index, future))
+        self._serve_reads()
+        if ready.soft_state is not None:
+            self._on_soft_state()
+
+    def _learn_addresses(self, entry: Entry) -> None:
+        if entry.kind is not EntryKind.CONF_CHANGE:
+            return
+        try:
+            change = confchange.decode(entry.data)
+        except InvalidConfChange:
+            return
+        if change.kind is ConfChangeKind.ADD_LEARNER:
+            addresses = addresses_from_context(change.context)
+            if addresses is not None and change.node_id != self.node_id:
+                self._book[change.node_id] = addresses
+                self._transport.set_peer(change.node_id, *split_address(addresses[0]))
+
+    def _apply_snapshot(self, snapshot: Snapshot) -> None:
+        self._install_snapshot_state(snapshot)
+        self._sync_peers()
+        for index in [i for i in self._waiters if i <= snapshot.meta.index]:
+            _, future = self._waiters.pop(index)
+            if not future.done():
+                future.set_exception(OutcomeUnknown(
+                    "a snapshot replaced the log before this proposal's outcome was seen"))
+
+    def _apply(self, entry: Entry) -> None:
+        if entry.index <= self.sm.applied_index:
+            return
+        result = self.sm.apply(entry)
+        if entry.kind is EntryKind.CONF_CHANGE:
+            self._apply_conf_change(entry)
+        waiter = self._waiters.pop(entry.index, None)
+        if waiter is None:
+            return
+        term, future = waiter
+        if future.done():
+            return
+        if entry.term == term:
+            future.set_result(result)
+        else:
+            future.set_exception(ProposalDropped(
+                f"the entry at index {entry.index} was replaced by a leader of term {entry.term}"
+            ))
+
+    def _apply_conf_change(self, entry: Entry) -> None:
+        try:
+            change = confchange.decode(entry.data)
+        except InvalidConfChange:
+            return
+        self._applied_membership = confchange.apply(self._applied_membership, change)
+        if change.kind is ConfChangeKind.REMOVE_SERVER:
+            if change.node_id == self.node_id:
+                log.warning("%s was removed from the cluster", self.node_id)
+            else:
+                self._transport.remove_peer(change.node_id)
+                self._book.pop(change.node_id, None)
+
+    def _serve_reads(self) -> None:
+        applied = self.sm.applied_index
+        waiting = []
+        for index, future in self._read_waits:
+            if future.done():
+                continue
+            if index <= applied:
+                future.set_result(index)
+            else:
+                waiting.append((index, future))
+        self._read_waits = waiting
+
+    def _on_soft_state(self) -> None:
+        self._leader_changes.inc()
+        if self.core.role is not Role.LEADER:
+            failure = NotLeader(self.core.leader_id)
+            for future in [*self._reads.values(), *(f for _, f in self._read_waits)]:
+                if not future.done():
+                    future.set_exception(failure)
+            self._reads.clear()
+            self._read_waits = []
+        for watcher in self._leader_watchers:
+            if not watcher.done():
+                watcher.set_result(None)
+        self._leader_watchers = []
+
+    def _maybe_compact(self) -> None:
+        applied = self.sm.applied_index
+        base = self.storage.snapshot().meta.index
+        if applied - base < self.options.snapshot_entries or applied > self.core.applied_index:
+            return
+        meta = SnapshotMeta(applied, self.core.term_at(applied), self._applied_membership,
+                            self.sm.cluster_time_ticks)
+        book = dict(self._book)
+        book[self.node_id] = (self.raft_address, self.http_address)
+        snapshot = Snapshot(meta, pack_snapshot_data(self.sm.snapshot(), book))
+        started = time.perf_counter()
+        self.storage.compact(snapshot).run()
+        self.core.compact(meta)
+        log.info("compacted the log at index %d in %.1f ms", applied,
+                 (time.perf_counter() - started) * 1000)
+
+    # ------------------------------------------------------------ membership policy
+
+    def _promote_caught_up_learners(self) -> None:
+        """The leader promotes a learner once it holds everything committed."""
+        core = self.core
+        if core.role is not Role.LEADER or not core.membership.learners:
+            return
+        if core.pending_conf_index > core.commit_index:
+            return
+        match = core.match_index or {}
+        for learner in sorted(core.membership.learners):
+            if match.get(learner, 0) >= core.commit_index:
+                try:
+                    core.propose_conf_change(ConfChange(ConfChangeKind.PROMOTE_LEARNER, learner))
+                except RaftError as exc:
+                    log.debug("promotion of %s postponed: %s", learner, exc)
+                    return
+                log.info("promoting learner %s to voter", learner)
+                self._wake()
+                return
+
+    # ------------------------------------------------------------ Service
+
+    async def _wait_applied(self, index: int, term: int) -> ApplyResult:
+        future: asyncio.Future[ApplyResult] = asyncio.get_running_loop().create_future()
+        self._waiters[index] = (term, future)
+        self._wake()
+        try:
+            return await asyncio.wait_for(asyncio.shield(future),
+                                          self.options.request_timeout_s)
+        except TimeoutError:
+            raise OutcomeUnknown(
+                f"no outcome for index {index} within {self.options.request_timeout_s} s"
+            ) from None
+        finally:
+            current = self._waiters.get(index)
+            if current is not None and current[1] is future:
+                del self._waiters[index]
+
+    def _check_capacity(self) -> None:
+        if len(self._waiters) + len(self._reads) >= self.options.max_pending:
+            raise Overloaded()
+
+    async def _propose(self, data: bytes) -> ApplyResult:
+        self._check_capacity()
+        index = self.core.propose(data)
+        self._proposals.inc()
+        return await self._wait_applied(index, self.core.current_term)
+
+    async def write(self, command: commands.SessionCommand) -> WriteResult:
+        result = await self._propose(commands.encode(command))
+        assert result.response is not None
+        return WriteResult(result.response, result.index)
+
+    async def register_session(self) -> int:
+        nonce = random.getrandbits(48)
+        result = await self._propose(commands.encode(commands.RegisterSession(nonce)))
+        assert result.client_id is not None
+        return result.client_id
+
+    async def read(self, key: str, consistency: Consistency) -> ReadResult:
+        if consistency is Consistency.STALE:
+            return ReadResult(self.sm.read(key), self.sm.applied_index, self._staleness())
+        self._check_capacity()
+        request_ctx = next(self._read_ids).to_bytes(8, "big")
+        self.core.read_index(request_ctx)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._reads[request_ctx] = future
+        self._wake()
+        try:
+            await asyncio.wait_for(future, self.options.request_timeout_s)
+        except TimeoutError:
+            self._reads.pop(request_ctx, None)
+            raise NoLeader("leadership could not be confirmed in time; retry") from None
+        return ReadResult(self.sm.read(key), self.sm.applied_index)
+
+    def _staleness(self) -> Staleness:
+        leader = self.core.leader_id
+        contact_ms = None if leader == self.node_id else round(
+            (time.monotonic() - self._last_leader_contact) * 1000, 1)
+        return Staleness(self.sm.applied_index, self.core.commit_index, leader, contact_ms)
+
+    def _require_leader(self) -> None:
+        if self.core.role is not Role.LEADER:
+            raise NotLeader(self.core.leader_id)
+
+    async def join(self, node_id: NodeId, raft_address: str, http_address: str | None
+                   ) -> AddressBook:
+        self._require_leader()
+        split_address(raft_address)
+        book = {**self._book, self.node_id: (self.raft_address, self.http_address)}
+        if node_id in self.core.membership.members():
+            if self._book.get(node_id, (None, None))[0] == raft_address:
+                return book  # a retried join that already took effect
+            raise InvalidConfChange(f"{node_id} is already a member with another address")
+        change = ConfChange(ConfChangeKind.ADD_LEARNER, node_id,
+                            conf_context(raft_address, http_address))
+        index = self.core.propose_conf_change(change)
+        await self._wait_applied(index, self.core.current_term)
+        return {**book, node_id: (raft_address, http_address)}
+
+    async def remove(self, node_id: NodeId) -> None:
+        self._require_leader()
+        index = self.core.propose_conf_change(ConfChange(ConfChangeKind.REMOVE_SERVER, node_id))
+        await self._wait_applied(index, self.core.current_term)
+
+    async def transfer_leadership(self, target: NodeId | None) -> NodeId:
+        self._require_leader()
+        if target is None:
+            match = self.core.match_index or {}
+            voters = sorted(v for v in self.core.membership.voters if v != self.node_id)
+            if not voters:
+                raise InvalidConfChange("no other voter to transfer leadership to")
+            target = max(voters, key=lambda v: match.get(v, 0))
+        self.core.transfer_leadership(target)
+        self._wake()
+        deadline = time.monotonic() + 3 * self.options.election_timeout_ticks * self.options.tick_s
+        while self.core.leader_id != target:
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                raise OutcomeUnknown(f"leadership did not move to {target} in time")
+            watcher: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._leader_watchers.append(watcher)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watcher, remaining_s)
+        return target
+
+    def status(self) -> ClusterStatus:
+        core = self.core
+        membership = core.membership
+        match = core.match_index or {}
+        members = []
+        for node_id in sorted(membership.members()):
+            raft, http = self._book.get(node_id, (None, None))
+            if node_id == self.node_id:
+                raft, http = self.raft_address, self.http_address
+            role = "voter" if node_id in membership.voters else "learner"
+            members.append(Member(node_id, role, raft, http, match.get(node_id)))
+        leader = core.leader_id
+        leader_http = self.http_address if leader == self.node_id else (
+            self._book.get(leader, (None, None))[1] if leader is not None else None)
+        return ClusterStatus(
+            self.node_id, core.role.value, leader, leader_http, core.current_term,
+            core.commit_index, self.sm.applied_index, tuple(members),
+            {"last_index": core.last_index, "snapshot_index": core.snapshot_index},
+        )
+
+    # ------------------------------------------------------------ metrics
+
+    def _init_metrics(self) -> None:
+        registry = self.registry = Registry()
+
+        def core() -> Node:
+            return self.core
+
+        counters = self._transport.counters
+        gauges: list[tuple[str, str, Callable[[], float]]] = [
+            ("raftkv_term", "current term", lambda: core().current_term),
+            ("raftkv_is_leader", "1 if this node is the leader",
+             lambda: float(core().role is Role.LEADER)),
+            ("raftkv_commit_index", "commit index", lambda: core().commit_index),
+            ("raftkv_applied_index", "applied index", lambda: self.sm.applied_index),
+            ("raftkv_last_index", "last log index", lambda: core().last_index),
+            ("raftkv_snapshot_index", "index of the latest snapshot",
+             lambda: core().snapshot_index),
+            ("raftkv_pending_requests", "proposals and reads waiting",
+             lambda: len(self._waiters) + len(self._reads) + len(self._read_waits)),
+            ("raftkv_peer_messages_sent", "messages handed to peer connections",
+             lambda: counters.sent),
+            ("raftkv_peer_messages_received", "authenticated messages received",
+             lambda: counters.received),
+            ("raftkv_peer_messages_dropped", "messages dropped (full queue, no address, ...)",
+             lambda: counters.dropped_queue_full + counters.dropped_unknown_peer
+             + counters.dropped_disconnected),
+            ("raftkv_peer_bad_frames", "connections closed for a bad frame",
+             lambda: counters.bad_frames),
+        ]
+        for name, help_text, read in gauges:
+            registry.gauge(name, help_text, read)
+        self._proposals = registry.counter("raftkv_proposals_total", "proposals made")
+        self._leader_changes = registry.counter(
+            "raftkv_leader_changes_total", "role or leader changes seen")
+        self._fsync_seconds = Histogram(
+            "raftkv_persist_duration_seconds", "time to persist one Ready (write + fsync)")
+        registry.add(self._fsync_seconds)
+
+    def metrics_text(self) -> str:
+        return self.registry.render()
+
+
+def describe_options(options: NodeOptions) -> dict[str, Any]:
+    return {"id": options.node_id, "raft": options.raft_address, "http": options.http_address,
+            "data_dir": str(options.data_dir), "fsync": options.fsync.value}
