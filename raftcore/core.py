@@ -225,7 +225,8 @@ class NodeCore:
         if membership != self._membership:
             self._membership = membership
             if self._role is Role.LEADER:
-                self._sync_progress(self._log.last_index() + 1)
+                # New members probe from the configuration entry itself.
+                self._sync_progress(max(self._log.last_index(), 1))
 
     def _pending_conf_index(self) -> int:
         """Index of the last configuration entry in the log (0 if only the snapshot's)."""

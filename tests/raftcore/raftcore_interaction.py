@@ -116,6 +116,7 @@ class InteractionEnv:
         return node
 
     def cmd_cluster(self, d: Directive) -> str:
+        self.__init__()  # type: ignore[misc]  # A fresh world per `cluster` command.
         voters = d.get_list("voters")
         learners = d.get_list("learners")
         self.options = {arg.key: arg.one() for arg in d.args if arg.key not in
