@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvserver import codec
@@ -56,6 +56,7 @@ messages = st.one_of(
 )
 
 
+@settings(deadline=None)
 @given(messages)
 def test_message_round_trip_is_identity_and_deterministic(msg: codec.Message) -> None:
     data = codec.encode_message(msg)
@@ -63,16 +64,19 @@ def test_message_round_trip_is_identity_and_deterministic(msg: codec.Message) ->
     assert codec.encode_message(codec.decode_message(data)) == data
 
 
+@settings(deadline=None)
 @given(entries)
 def test_entry_round_trip(entry: Entry) -> None:
     assert codec.decode_entry(codec.encode_entry(entry)) == entry
 
 
+@settings(deadline=None)
 @given(hard_states)
 def test_hard_state_round_trip(hard_state: HardState) -> None:
     assert codec.decode_hard_state(codec.encode_hard_state(hard_state)) == hard_state
 
 
+@settings(deadline=None)
 @given(snapshots)
 def test_snapshot_round_trip(snapshot: Snapshot) -> None:
     assert codec.decode_snapshot(codec.encode_snapshot(snapshot)) == snapshot
@@ -86,6 +90,7 @@ def test_membership_encoding_does_not_depend_on_set_order() -> None:
     assert codec.encode_snapshot_meta(meta_a) == codec.encode_snapshot_meta(meta_b)
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_decode_to_a_message_or_codec_error(data: bytes) -> None:
     try:
@@ -103,6 +108,7 @@ plain = st.recursive(
 )
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=12), st.lists(plain, max_size=12))
 def test_well_formed_msgpack_of_wrong_shape_is_rejected(tag: int, rest: list[object]) -> None:
     data = msgpack.packb([tag, *rest], use_bin_type=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvserver import codec
@@ -34,6 +34,7 @@ def stream(messages: list[Message], secret: bytes = SECRET, nonce: bytes = NONCE
     )
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=400), max_size=8))
 def test_frames_decode_whatever_the_chunking(cuts: list[int]) -> None:
     data = stream(MESSAGES)
@@ -85,6 +86,7 @@ def test_a_length_shorter_than_a_mac_is_rejected() -> None:
         decoder.feed((MAC_BYTES - 1).to_bytes(4, "big") + bytes(MAC_BYTES))
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=600), st.booleans())
 def test_random_byte_streams_never_raise_anything_but_frame_error(
     junk: bytes, valid_prefix: bool
@@ -99,6 +101,7 @@ def test_random_byte_streams_never_raise_anything_but_frame_error(
     assert received == (MESSAGES[:1] if valid_prefix else [])
 
 
+@settings(deadline=None)
 @given(st.binary(min_size=1, max_size=64), st.integers(min_value=0, max_value=300))
 def test_flipped_bytes_in_a_valid_stream_are_caught(flip: bytes, position: int) -> None:
     data = bytearray(stream(MESSAGES))

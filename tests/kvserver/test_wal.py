@@ -7,7 +7,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvserver import wal
@@ -83,6 +83,7 @@ def test_unknown_record_type_with_valid_checksums_is_corrupt() -> None:
         wal.scan(PATH, data, tail_may_be_torn=True)
 
 
+@settings(deadline=None)
 @given(st.lists(st.binary(max_size=30), min_size=1, max_size=5), st.data())
 def test_any_single_byte_change_is_detected_or_is_a_torn_tail(
     payloads: list[bytes], data: st.DataObject

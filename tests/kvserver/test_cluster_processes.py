@@ -1,0 +1,138 @@
+"""Integration: 3 to 4 real node processes on 127.0.0.1 (kernel-chosen ports).
+
+Each test starts its own cluster under tmp_path and kills every process it started.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cluster_harness import Cluster, call, wait_for
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    made = Cluster(tmp_path)
+    try:
+        yield made
+    except BaseException:
+        print(made.logs())
+        raise
+    finally:
+        made.stop_all()
+
+
+def read(proc: object, key: str, consistency: str = "linearizable") -> str | None:
+    status, doc = call("GET", proc.url(f"/kv/{key}?consistency={consistency}"))  # type: ignore[attr-defined]
+    return doc["value"] if status == 200 else None
+
+
+def test_elect_write_kill_leader_keep_writing_restart_and_catch_up(cluster: Cluster) -> None:
+    cluster.start(3)
+    leader = cluster.leader()
+    for i in range(10):
+        cluster.put(f"k{i}", f"v{i}", via=leader)
+    assert all(read(p, "k9") == "v9" for p in cluster.live() if p is leader)
+    leader.kill(signal.SIGKILL)
+    killed_at = time.monotonic()
+    cluster.put("after", "kill")
+    unavailable_s = time.monotonic() - killed_at
+    for i in range(10, 20):
+        cluster.put(f"k{i}", f"v{i}")
+    leader.start()
+    wait_for(lambda: read(leader, "k19", "stale") == "v19", "restarted node catches up", leader)
+    assert read(leader, "after", "stale") == "kill"
+    assert cluster.leader() is not None
+    print(f"unavailability after kill -9 of the leader: {unavailable_s:.2f} s")
+    assert unavailable_s < 5.0
+
+
+def test_join_a_fourth_node_then_remove_one(cluster: Cluster) -> None:
+    cluster.start(3)
+    cluster.put("before", "join")
+    fourth = cluster.add("n4", join=cluster.nodes["n1"].http)
+    wait_for(lambda: "n4" in cluster.voters(), "n4 promoted to voter")
+    wait_for(lambda: read(fourth, "before", "stale") == "join", "n4 has the data", fourth)
+    status, doc = call("POST", cluster.nodes["n2"].url("/cluster/remove"), b'{"id": "n3"}',
+                       {"Content-Type": "application/json"})
+    assert status == 200, doc
+    wait_for(lambda: cluster.voters(fourth) == {"n1", "n2", "n4"}, "n3 removed")
+    cluster.nodes["n3"].kill()
+    cluster.put("after", "remove")
+    assert read(fourth, "after") == "remove"
+
+
+def test_leadership_transfer(cluster: Cluster) -> None:
+    cluster.start(3)
+    leader = cluster.leader()
+    target = next(p for p in cluster.live() if p is not leader)
+    status, doc = call("POST", leader.url("/cluster/transfer-leadership"),
+                       f'{{"id": "{target.node_id}"}}'.encode(),
+                       {"Content-Type": "application/json"})
+    assert status == 200, doc
+    assert doc["leader"] == target.node_id
+    assert cluster.leader() is target
+    cluster.put("k", "v", via=target)
+
+
+def test_a_follower_catches_up_by_snapshot(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path, extra=["--snapshot-entries", "20"])
+    try:
+        cluster.start(3)
+        leader = cluster.leader()
+        lagging = next(p for p in cluster.live() if p is not leader)
+        lagging.kill()
+        for i in range(80):
+            cluster.put(f"k{i}", f"v{i}", via=leader)
+        status, doc = leader.get("/cluster")
+        assert doc["snapshot_index"] > 0
+        lagging.start()
+        wait_for(lambda: read(lagging, "k79", "stale") == "v79", "caught up", lagging)
+        assert read(lagging, "k0", "stale") == "v0"
+        assert lagging.get("/cluster")[1]["snapshot_index"] > 0
+    except BaseException:
+        print(cluster.logs())
+        raise
+    finally:
+        cluster.stop_all()
+
+
+def test_sigkill_all_during_writes_loses_no_acknowledged_write(cluster: Cluster) -> None:
+    cluster.start(3)
+    acked: dict[str, str] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def writer(worker: int) -> None:
+        i = 0
+        while not stop.is_set():
+            key, value = f"w{worker}-{i}", f"{worker}:{i}"
+            for proc in list(cluster.nodes.values()):
+                status, _ = call("PUT", proc.url(f"/kv/{key}"), value.encode(), timeout_s=2)
+                if status == 200:
+                    with lock:
+                        acked[key] = value
+                    break
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: len(acked) >= 200, "200 acknowledged writes", timeout_s=30)
+    for proc in cluster.nodes.values():
+        proc.kill(signal.SIGKILL)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    with lock:
+        snapshot = dict(acked)
+    for proc in cluster.nodes.values():
+        proc.start()
+    leader = cluster.leader()
+    missing = [k for k, v in snapshot.items() if read(leader, k) != v]
+    assert not missing, f"{len(missing)} of {len(snapshot)} acknowledged writes lost"
