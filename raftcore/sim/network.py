@@ -1,0 +1,149 @@
+"""The simulated network: delays, drops, duplicates, reorders and partitions messages.
+
+Rules:
+- Deterministic: every choice comes from the `random.Random` handed in; messages due at the
+  same tick are delivered in the order they were sent (a counter breaks ties), so equal
+  seeds give equal deliveries.
+- Reordering is a consequence of independent random delays; duplication re-sends the same
+  message with its own delay; loss drops a message when it is sent.
+- Partitions are a set of blocked directed links `(from, to)`. A symmetric partition blocks
+  both directions, a one-way partition one. A message is checked against the links when it
+  is delivered, so a partition that starts while a message is in flight cuts it too.
+- Clients are endpoints like nodes; the world decides which links the faults touch.
+- `manual` mode holds every message until the caller delivers or drops it by position
+  (the hypothesis state machine chooses the schedule itself).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class NetworkOptions:
+    """Fault rates of the network (probabilities per message; delays in ticks)."""
+
+    delay_min_ticks: int = 1
+    delay_max_ticks: int = 3
+    loss: float = 0.0
+    duplicate: float = 0.0
+
+    def __post_init__(self) -> None:
+        assert 0 <= self.delay_min_ticks <= self.delay_max_ticks
+        assert 0.0 <= self.loss <= 1.0
+        assert 0.0 <= self.duplicate <= 1.0
+
+
+@dataclass(slots=True)
+class NetworkStats:
+    sent: int = 0
+    delivered: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    cut: int = 0
+    """Messages dropped at delivery because their link was partitioned."""
+
+
+class Network:
+    """Messages in flight between endpoints, with a fault model."""
+
+    __slots__ = ("_counter", "_queue", "blocked", "manual", "options", "rng", "stats")
+
+    def __init__(self, rng: random.Random, options: NetworkOptions, *, manual: bool = False):
+        self.rng = rng
+        self.options = options
+        self.manual = manual
+        self.blocked: set[tuple[str, str]] = set()
+        self.stats = NetworkStats()
+        self._queue: list[tuple[int, int, str, str, object]] = []
+        self._counter = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def send(self, now: int, src: str, dst: str, payload: object) -> None:
+        """Put a message in flight (or lose it, or also send a duplicate)."""
+        self.stats.sent += 1
+        rng = self.rng
+        options = self.options
+        if not self.manual and options.loss and rng.random() < options.loss:
+            self.stats.lost += 1
+            return
+        copies = 1
+        if options.duplicate and rng.random() < options.duplicate:
+            copies = 2
+            self.stats.duplicated += 1
+        for _ in range(copies):
+            delay = options.delay_min_ticks
+            if options.delay_max_ticks > delay:
+                delay = rng.randint(delay, options.delay_max_ticks)
+            self._counter += 1
+            item = (now + delay, self._counter, src, dst, payload)
+            if self.manual:
+                self._queue.append(item)
+            else:
+                heapq.heappush(self._queue, item)
+
+    def due(self, now: int) -> list[tuple[str, str, object]]:
+        """Every message due by `now` whose link is open, in (due tick, send order)."""
+        assert not self.manual, "manual networks deliver by position"
+        queue = self._queue
+        out: list[tuple[str, str, object]] = []
+        blocked = self.blocked
+        while queue and queue[0][0] <= now:
+            _, _, src, dst, payload = heapq.heappop(queue)
+            if blocked and (src, dst) in blocked:
+                self.stats.cut += 1
+                continue
+            out.append((src, dst, payload))
+        self.stats.delivered += len(out)
+        return out
+
+    # Partitions.
+
+    def heal(self) -> None:
+        self.blocked.clear()
+
+    def block(self, src: str, dst: str, *, symmetric: bool) -> None:
+        self.blocked.add((src, dst))
+        if symmetric:
+            self.blocked.add((dst, src))
+
+    def isolate(self, group: Iterable[str], others: Iterable[str], *, symmetric: bool) -> None:
+        """Cut every link from `group` to `others` (and back when symmetric)."""
+        rest = list(others)
+        for a in group:
+            for b in rest:
+                if a != b:
+                    self.block(a, b, symmetric=symmetric)
+
+    # Manual mode (the hypothesis machine picks what happens to each message).
+
+    def pending(self) -> list[tuple[str, str, object]]:
+        return [(src, dst, payload) for _, _, src, dst, payload in self._queue]
+
+    def take(self, position: int) -> tuple[str, str, object] | None:
+        """Remove the message at `position` (modulo the queue length); None if blocked."""
+        assert self.manual, "only manual networks deliver by position"
+        assert self._queue, "no message in flight"
+        _, _, src, dst, payload = self._queue.pop(position % len(self._queue))
+        if (src, dst) in self.blocked:
+            self.stats.cut += 1
+            return None
+        self.stats.delivered += 1
+        return src, dst, payload
+
+    def drop(self, position: int) -> None:
+        assert self._queue, "no message in flight"
+        self._queue.pop(position % len(self._queue))
+        self.stats.lost += 1
+
+    def duplicate_at(self, position: int) -> None:
+        assert self._queue, "no message in flight"
+        item = self._queue[position % len(self._queue)]
+        self._counter += 1
+        self._queue.append((item[0], self._counter, item[2], item[3], item[4]))
+        self.stats.duplicated += 1
