@@ -6,8 +6,10 @@ The application is served by aiohttp's test server on an ephemeral 127.0.0.1 por
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -389,3 +391,18 @@ def test_raftd_join_asks_the_joining_node_for_its_raft_address() -> None:
             assert service.joined == [("n9", "127.0.0.1:7777", f"127.0.0.1:{other.port}")]
 
     with_api(scenario)
+
+
+def test_every_route_is_in_the_openapi_file_and_the_guide() -> None:
+    root = Path(__file__).resolve().parents[2] / "docs"
+    spec = (root / "openapi.yaml").read_text()
+    documented = {m.group(1) for m in re.finditer(r"^  (/\S*):$", spec, re.MULTILINE)}
+    app = make_app(FakeService())
+    served = {
+        re.sub(r"\{(\w+):[^}]+\}", r"{\1}", resource.canonical)
+        for resource in app.router.resources()
+    }
+    assert served == documented
+    guide = (root / "http-api.md").read_text()
+    missing = [path for path in served if path.split("{")[0].rstrip("/") not in guide]
+    assert not missing
