@@ -102,9 +102,9 @@ class NodeCore:
         self._read_only = ReadOnly()
         self._queued_reads: list[bytes] = []
         self._outstanding: object | None = None
-        self._load_storage(storage)
         self._role = Role.FOLLOWER
         self._leader_id: NodeId | None = None
+        self._load_storage(storage)
         self._prev_soft: tuple[NodeId | None, Role] = (None, Role.FOLLOWER)
         self._term_start_index = 0
         self._cluster_time_ticks = 0

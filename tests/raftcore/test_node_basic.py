@@ -42,3 +42,16 @@ def test_ticks_alone_elect_a_leader() -> None:
     leaders = [n for n in cluster.nodes.values() if n.role is Role.LEADER]
     assert len(leaders) == 1
     assert all(n.leader_id == leaders[0].id for n in cluster.nodes.values())
+
+
+def test_restart_with_configuration_entries_in_the_log() -> None:
+    from raftcore.types import ConfChange, ConfChangeKind
+
+    cluster = Cluster(["n1", "n2", "n3"])
+    leader = cluster.elect("n1")
+    cluster.add_node("n4")
+    leader.propose_conf_change(ConfChange(ConfChangeKind.ADD_LEARNER, "n4"))
+    cluster.stabilize()
+    node = cluster.restart("n2")
+    assert node.membership.learners == {"n4"}
+    assert node.pending_conf_index == 2
