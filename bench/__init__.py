@@ -1,0 +1,1 @@
+"""Benchmarks that compare this project with its peers (run with tox -e bench)."""
