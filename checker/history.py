@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -250,7 +250,7 @@ def _edn_events(text: str, lines: list[str], path: str) -> Iterator[RawEvent]:
             items = edn_format.loads(text)
         except (edn_format.EDNDecodeError, ValueError) as err:
             raise HistoryError(path, 0, f"not valid EDN: {err}") from None
-        if not isinstance(items, list | tuple):
+        if not isinstance(items, Sequence) or isinstance(items, str):
             raise HistoryError(path, 1, "expected a vector of event maps")
         for number, item in enumerate(items, start=1):
             yield from _edn_event(item, number, path, "element")
@@ -268,7 +268,7 @@ def _edn_line(line: str, number: int, path: str) -> Any:
 
 
 def _edn_event(item: Any, number: int, path: str, unit: str) -> Iterator[RawEvent]:
-    if not isinstance(item, dict):
+    if not isinstance(item, Mapping):
         raise HistoryError(path, number, f"expected an EDN map on this {unit}, got {item!r}")
     obj = {_plain(k): _plain(v) for k, v in item.items()}
     if unit == "element":
@@ -282,11 +282,11 @@ def _plain(value: Any) -> Any:
     """EDN keywords become their names; vectors, lists and sets become tuples."""
     if isinstance(value, edn_format.Keyword):
         return value.name
-    if isinstance(value, list | tuple):
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         return tuple(_plain(v) for v in value)
     if isinstance(value, frozenset | set):
         return tuple(sorted((_plain(v) for v in value), key=repr))
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {_plain(k): _plain(v) for k, v in value.items()}
     return value
 
