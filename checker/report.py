@@ -21,7 +21,7 @@ from checker.result import CheckResult, KeyResult, Verdict
 
 ROW_PX = 24
 STEP_PX = 22
-LEFT_PX = 60
+LEFT_PX = 12
 MAX_PREFIX_ROWS = 400  # linearization steps listed per key (the tail, where it fails)
 
 _CSS = """
@@ -31,6 +31,9 @@ h1{font-size:18px;margin:0 0 4px} h2{font-size:15px;display:inline}
 details{border:1px solid #ddd;border-radius:4px;margin:10px 0;padding:6px 10px}
 .timeline{position:relative;overflow-x:auto;overflow-y:hidden;border:1px solid #eee;
  background:#fafafa;margin:8px 0}
+.tlwrap{display:flex;margin:8px 0}.tlwrap .timeline{flex:1;margin:0}
+.lanes{position:relative;width:48px;flex:none;border:1px solid #eee;border-right:0;
+ background:#f0f0f0}
 .lane{position:absolute;left:0;font:11px monospace;color:#666;padding-left:4px}
 .op{position:absolute;height:17px;border-radius:3px;font:11px monospace;white-space:nowrap;
  overflow:hidden;padding:0 3px;box-sizing:border-box;cursor:pointer;border:1px solid #888;
@@ -54,6 +57,7 @@ tr.selected td{background:#bbdefb} tr.failing td{background:#ffebee}
 """
 
 _JS = """
+document.body.setAttribute('data-rendered', 'yes');
 document.querySelectorAll('.failpoint').forEach(function (fp) {
   var box = fp.closest('.timeline');
   if (box) box.scrollLeft = Math.max(0, fp.offsetLeft - box.clientWidth / 2);
@@ -147,8 +151,8 @@ def _timeline(result: CheckResult, key: KeyResult) -> str:
     blocking = example.blocking if example else None
     kept = _kept(result, key)
     boxes: list[str] = []
-    for c in clients:
-        boxes.append(f"<div class='lane' style='top:{lane[c] * ROW_PX + 3}px'>p{_e(c)}</div>")
+    labels = "".join(f"<div class='lane' style='top:{lane[c] * ROW_PX + 3}px'>p{_e(c)}</div>"
+                     for c in clients)
     for p in key.operations:
         op = ops[p]
         x0 = LEFT_PX + rank[op.call_time] * STEP_PX
@@ -170,16 +174,19 @@ def _timeline(result: CheckResult, key: KeyResult) -> str:
         if p in step_of:
             tip += f" | step {step_of[p] + 1}, state after: "
             tip += model.describe_state(key.states[step_of[p]])
+        width = max(x1 - x0, 60 if p == blocking else 16)
         boxes.append(
             f"<div class='{' '.join(classes)}' data-op='{p}' title='{_e(tip)}' style='left:"
-            f"{x0}px;width:{max(x1 - x0, 16)}px;top:{lane[op.client_id] * ROW_PX + 3}px'>"
+            f"{x0}px;width:{width}px;top:{lane[op.client_id] * ROW_PX + 3}px'>"
             f"{_e(label)}</div>")
     if blocking is not None and ops[blocking].return_time != math.inf:
         x = LEFT_PX + rank[ops[blocking].return_time] * STEP_PX
         boxes.append(f"<div class='failpoint' style='left:{x}px'><span>fails here</span></div>")
     height = len(clients) * ROW_PX + 6
-    return (f"<div class='timeline' style='height:{height + 18}px'><div style='position:"
-            f"relative;width:{end_x + 40}px;height:{height}px'>{''.join(boxes)}</div></div>")
+    return (f"<div class='tlwrap'><div class='lanes' style='height:{height + 18}px'>{labels}"
+            f"</div><div class='timeline' style='height:{height + 18}px'><div style='position:"
+            f"relative;width:{end_x + 40}px;height:{height}px'>{''.join(boxes)}</div></div>"
+            "</div>")
 
 
 def _kept(result: CheckResult, key: KeyResult) -> set[int]:

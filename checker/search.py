@@ -214,7 +214,7 @@ def search(  # noqa: PLR0915 - one loop over fast locals is the point of this fu
     path: list[int] = []
     path_states: list[int] = []
     best: tuple[list[int], list[int], int, int, int] = ([], [], 0, 0, 0)
-    best_score = -1
+    best_score = -(n + 1)
     stack: list[tuple[int, int, int, int, int]] = []
     lin, j = close(0, 0, 0, path, path_states)
     sid = steps = 0
@@ -256,8 +256,8 @@ def search(  # noqa: PLR0915 - one loop over fast locals is the point of this fu
                 cands = 0
             break
         else:
-            if j * (n + 1) + len(path) > best_score:  # furthest in time, then longest
-                best_score = j * (n + 1) + len(path)
+            if j * (n + 1) - len(path) > best_score:  # furthest in time, then shortest
+                best_score = j * (n + 1) - len(path)
                 best = (path[:], path_states[:], sid, lin, j)
             if not stack:
                 break
