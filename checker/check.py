@@ -18,6 +18,7 @@ from collections.abc import Generator, Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
+from checker.errors import HistoryError, OperationError
 from checker.history import History, read_history
 from checker.model import Effect, Event, EventKind, Input, Model, Operation, Output
 from checker.result import CheckResult, Counterexample, KeyResult, Verdict
@@ -162,8 +163,6 @@ def check_history(
 
 def validate(model: Model, history: History) -> None:
     """Ask the model about every operation once, so bad ones are named by their line."""
-    from checker.errors import HistoryError, OperationError  # noqa: PLC0415 - local by role
-
     initial: Any = model.init()
     for op, line in zip(history.operations, history.lines, strict=True):
         try:

@@ -17,6 +17,7 @@ import html
 import math
 from collections.abc import Hashable
 
+from checker.model import Effect
 from checker.result import CheckResult, KeyResult, Verdict
 
 ROW_PX = 24
@@ -191,8 +192,6 @@ def _timeline(result: CheckResult, key: KeyResult) -> str:
 
 def _kept(result: CheckResult, key: KeyResult) -> set[int]:
     """The key's operations the search considered (effect other than NONE)."""
-    from checker.model import Effect  # noqa: PLC0415 - only the report needs it here
-
     ops, model = result.operations, result.model
     return {p for p in key.operations
             if model.effect(ops[p].input, ops[p].output) is not Effect.NONE}

@@ -1,4 +1,4 @@
-"""Random histories and a brute-force oracle for the checker's property tests.
+"""Helpers for the checker's tests: the corpus path, random histories, a brute-force oracle.
 
 Role: generate small concurrent histories (any model built on Input / Output), histories
 that come from a sequential execution (linearizable by construction), and decide
@@ -8,14 +8,26 @@ linearizability the slow, obvious way: try every ordering of every allowed subse
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from checker import Input, Model, Operation, Output, get_model
 
 VALUES = (1, 2, 3)
+CORPUS = Path(__file__).parents[2].parent / "shared" / "histories"
+
+
+def corpus_entries() -> list[dict[str, Any]]:
+    """The manifest's entries of ../shared/histories, or none when it is absent."""
+    manifest = CORPUS / "manifest.json"
+    if not manifest.is_file():
+        return []
+    entries: list[dict[str, Any]] = json.loads(manifest.read_text())["histories"]
+    return entries
 
 
 def random_input(model_name: str, rng: random.Random, key: Any = None) -> Input:

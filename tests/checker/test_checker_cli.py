@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS
+from checker_gen import CORPUS
 
 from checker.cli import main
 

@@ -10,7 +10,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from conftest import CORPUS, corpus_entries
+from checker_gen import CORPUS, corpus_entries
 
 from checker import Output, Verdict, check_history, check_operations, get_model, read_history
 

@@ -17,8 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from checker_gen import sequential_history
-from conftest import CORPUS
+from checker_gen import CORPUS, sequential_history
 
 from checker import (
     CheckResult,
