@@ -1,5 +1,6 @@
-"""Command line of the harness: `python -m jepsen hosts up|down|status` (run, analyze and
-serve join as subcommands of the same parser).
+"""Command line of the harness: `python -m jepsen run | analyze | serve | hosts`.
+
+`run`, `analyze` and `serve` are parsed in jepsen/cli.py; `hosts up|down|status` here.
 
 Exit codes, as Jepsen's: 0 success (for `run`: valid), 1 invalid, 2 unknown, 254 the
 command cannot run as given (bad arguments, or missing root or tools, with a message that
@@ -16,15 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from jepsen import hosts
+from jepsen import cli, hosts, runcmd, store
+from jepsen.cli import UsageError
+from jepsen.db import DB
 
 EXIT_OK = 0
 EXIT_BAD_ARGUMENTS = 254
 EXIT_INTERNAL_ERROR = 255
-
-
-class UsageError(Exception):
-    """The command line cannot be acted on as given."""
 
 
 # Errors that mean "this command cannot run as given here"; each message says how to proceed.
@@ -35,6 +34,7 @@ _CANNOT_RUN_AS_GIVEN = (
     hosts.MissingTool,
     hosts.SubnetInUse,
     UsageError,
+    store.StoreError,
 )
 
 
@@ -72,6 +72,9 @@ def build_parser() -> _Parser:
         description="Jepsen-style test harness for the raftkv cluster.",
     )
     subcommands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    cli.add_run_parser(subcommands)
+    cli.add_analyze_parser(subcommands)
+    cli.add_serve_parser(subcommands)
     _add_hosts_parser(subcommands)
     return parser
 
@@ -126,12 +129,65 @@ def _run_hosts(args: argparse.Namespace) -> int:
     return _print_status(config, args.json)
 
 
+def _run(args: argparse.Namespace) -> int:
+    nodes = cli.resolve_run_nodes(args)
+    seed = args.seed if args.seed is not None else cli.new_seed()
+    if args.db.startswith("memory"):
+        nodes = nodes or ("n1", "n2", "n3", "n4", "n5")
+        config = cli.build_config(args, nodes, seed)
+
+        def make_db(count: int) -> DB:
+            return cli.make_memory_db(args.db, config.nodes, seed + count)
+    else:
+        from jepsen import kvdb  # noqa: PLC0415 - SSH and wheels only for real runs
+
+        target = kvdb.target_from_args(args, nodes)
+        config = cli.build_config(args, target.nodes, seed)
+
+        def make_db(count: int) -> DB:
+            return kvdb.KvDB(target, config, run_number=count)
+    cli.note(f"test {config.name}: {config.workload} on {', '.join(config.nodes)}, nemesis "
+             f"{config.nemesis_spec}, {config.time_limit_s:g} s, seed {seed}")
+    codes = []
+    for count in range(args.test_count):
+        if count:
+            config = cli.build_config(args, config.nodes, seed + count)
+        result = runcmd.execute(config, make_db(count), args.store,
+                                show_progress=not args.no_progress)
+        codes.append(result.exit_code)
+    return max(codes, key=lambda code: {0: 0, 2: 1, 1: 2}.get(code, 3))
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from jepsen import analysis  # noqa: PLC0415 - matplotlib only when needed
+
+    run_dir = store.resolve_run(args.store, args.run)
+    try:
+        results = analysis.analyze(run_dir)
+    except analysis.AnalysisError as error:
+        raise UsageError(str(error)) from error
+    runcmd.print_verdict(sys.stdout, run_dir, results, None)
+    return runcmd.exit_code_of(results["valid"])
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from jepsen import serve  # noqa: PLC0415
+
+    return serve.serve_forever(args.store, args.port)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "hosts":
             return _run_hosts(args)
+        if args.command == "run":
+            return _run(args)
+        if args.command == "analyze":
+            return _analyze(args)
+        if args.command == "serve":
+            return _serve(args)
         raise UsageError(f"unknown command {args.command!r}")
     except _CANNOT_RUN_AS_GIVEN as error:
         print(f"error: {error}", file=sys.stderr)
