@@ -4,8 +4,10 @@ Rules:
 - Deterministic: every choice comes from the `random.Random` handed in; messages due at the
   same tick are delivered in the order they were sent (a counter breaks ties), so equal
   seeds give equal deliveries.
-- Reordering is a consequence of independent random delays; duplication re-sends the same
-  message with its own delay; loss drops a message when it is sent.
+- Links are FIFO, as TCP streams between peers are, except that a message is reordered
+  with probability `reorder`: it then takes an independent random delay and may overtake
+  or be overtaken. Duplication re-sends the same message with its own independent delay
+  (a replay); loss drops a message when it is sent.
 - Partitions are a set of blocked directed links `(from, to)`. A symmetric partition blocks
   both directions, a one-way partition one. A message is checked against the links when it
   is delivered, so a partition that starts while a message is in flight cuts it too.
@@ -30,11 +32,13 @@ class NetworkOptions:
     delay_max_ticks: int = 3
     loss: float = 0.0
     duplicate: float = 0.0
+    reorder: float = 0.0
 
     def __post_init__(self) -> None:
         assert 0 <= self.delay_min_ticks <= self.delay_max_ticks
         assert 0.0 <= self.loss <= 1.0
         assert 0.0 <= self.duplicate <= 1.0
+        assert 0.0 <= self.reorder <= 1.0
 
 
 @dataclass(slots=True)
@@ -50,7 +54,7 @@ class NetworkStats:
 class Network:
     """Messages in flight between endpoints, with a fault model."""
 
-    __slots__ = ("_counter", "_queue", "blocked", "manual", "options", "rng", "stats")
+    __slots__ = ("_counter", "_queue", "_tails", "blocked", "manual", "options", "rng", "stats")
 
     def __init__(self, rng: random.Random, options: NetworkOptions, *, manual: bool = False):
         self.rng = rng
@@ -60,6 +64,8 @@ class Network:
         self.stats = NetworkStats()
         self._queue: list[tuple[int, int, str, str, object]] = []
         self._counter = 0
+        self._tails: dict[tuple[str, str], int] = {}
+        """Per link: the latest delivery tick of an in-order message."""
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -76,12 +82,18 @@ class Network:
         if options.duplicate and rng.random() < options.duplicate:
             copies = 2
             self.stats.duplicated += 1
-        for _ in range(copies):
+        for copy in range(copies):
             delay = options.delay_min_ticks
             if options.delay_max_ticks > delay:
                 delay = rng.randint(delay, options.delay_max_ticks)
+            at = now + delay
+            if copy == 0 and not (options.reorder and rng.random() < options.reorder):
+                link = (src, dst)
+                tail = self._tails.get(link, 0)
+                at = max(at, tail)
+                self._tails[link] = at
             self._counter += 1
-            item = (now + delay, self._counter, src, dst, payload)
+            item = (at, self._counter, src, dst, payload)
             if self.manual:
                 self._queue.append(item)
             else:

@@ -39,6 +39,11 @@ class WorldOptions:
     restart_probability: float = 0.05
     unsynced_crash_fraction: float = 0.5
     """How often a crash hits while a write is unsynced, when one is pending."""
+    leader_crash_probability: float = 0.0
+    """Chance that a newly elected leader is crashed within half an election timeout
+    (leaders that die young leave entries on a minority: the paper's Figure 8)."""
+    isolate_leader_probability: float = 0.0
+    """Per tick: cut the leader (alone, or with one follower) off from the others."""
     conf_change_probability: float = 0.0
     transfer_probability: float = 0.0
     compact_every_entries: int = 0
@@ -52,16 +57,19 @@ class WorldOptions:
         cls, seed: int, nodes: int | None = None, planted_bug: PlantedBug | None = None
     ) -> WorldOptions:
         rng = random.Random(seed)
-        if nodes is None:
-            nodes = rng.choice((3, 3, 5, 5, 7))
+        drawn_nodes = rng.choice((3, 3, 5, 5, 7))  # Drawn always, so knobs do not shift.
+        nodes = drawn_nodes if nodes is None else nodes
         assert nodes >= 1
-        election = rng.randint(6, 16)
         delay_min = rng.randint(0, 2)
+        delay_max = delay_min + rng.randint(0, 6)
+        # An election timeout below a round trip makes a world that can never settle.
+        election = rng.randint(max(6, 2 * delay_max + 2), 2 * delay_max + 16)
         network = NetworkOptions(
             delay_min_ticks=delay_min,
-            delay_max_ticks=delay_min + rng.randint(0, 6),
+            delay_max_ticks=delay_max,
             loss=rng.choice((0.0, 0.01, 0.05, 0.1, 0.2)),
             duplicate=rng.choice((0.0, 0.01, 0.05, 0.1)),
+            reorder=rng.choice((0.0, 0.01, 0.1, 0.5)),
         )
         client = ClientOptions(
             keys=rng.randint(1, 3),
@@ -88,6 +96,8 @@ class WorldOptions:
             crash_probability=rng.choice((0.0, 0.001, 0.005, 0.02)),
             restart_probability=rng.choice((0.02, 0.1, 0.3)),
             unsynced_crash_fraction=rng.choice((0.0, 0.5, 1.0)),
+            leader_crash_probability=rng.choice((0.0, 0.0, 0.2, 0.5)),
+            isolate_leader_probability=rng.choice((0.0, 0.0, 0.005, 0.02)),
             conf_change_probability=rng.choice((0.0, 0.005, 0.02)),
             transfer_probability=rng.choice((0.0, 0.002, 0.01)),
             compact_every_entries=rng.choice((0, 5, 20, 100)),

@@ -9,7 +9,7 @@ Rules:
   crash (losing unsynced writes) and restart, membership changes and leadership transfers
   are proposed, clients run. Every step is checked (checks.py); the first breach ends the
   run with that violation.
-- Liveness phase: heal the network, stop losing and duplicating messages, restart every
+- Liveness phase: heal the network, stop losing, duplicating and reordering messages, restart every
   server, stop the nemesis. Within `liveness_ticks` a leader must emerge, commit an entry
   of its term proposed after the heal, and every member of its configuration must apply
   it. Otherwise the run fails with a `liveness` violation.
@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -61,10 +62,13 @@ class Nemesis:
         self.rng = world.rng
         self.options = world.options
         self.max_nodes = world.options.nodes + 3
+        self.last_leader: tuple[NodeId, int] | None = None
+        self.doomed: tuple[NodeId, int, int] | None = None  # (leader, incarnation, tick)
 
     def act(self) -> None:
         world, rng, options = self.world, self.rng, self.options
         net = world.net
+        self._target_leader()
         if options.partition_probability and rng.random() < options.partition_probability:
             self._partition()
         if net.blocked and rng.random() < options.heal_probability:
@@ -84,6 +88,31 @@ class Nemesis:
             if leader is not None and leader.node is not None:
                 voters = sorted(leader.node.membership.voters)
                 world.transfer(rng.choice(voters))
+
+    def _target_leader(self) -> None:
+        """Faults aimed at leaders: crash young leaders, isolate the current one."""
+        world, rng, options = self.world, self.rng, self.options
+        leader = world.leader()
+        if leader is not None and leader.node is not None:
+            key = (leader.node_id, leader.node.current_term)
+            if key != self.last_leader:
+                self.last_leader = key
+                if rng.random() < options.leader_crash_probability:
+                    delay = rng.randint(0, options.election_timeout_ticks // 2)
+                    self.doomed = (leader.node_id, leader.incarnation, world.tick_count + delay)
+            if rng.random() < options.isolate_leader_probability:
+                group = [leader.node_id]
+                others = [n for n in world.node_ids if n != leader.node_id]
+                if others and rng.random() < 0.5:
+                    group.append(others.pop(rng.randrange(len(others))))
+                world.net.heal()
+                world.net.isolate(group, others, symmetric=True)
+        doomed = self.doomed
+        if doomed is not None and world.tick_count >= doomed[2]:
+            self.doomed = None
+            host = world.hosts[doomed[0]]
+            if host.node is not None and host.incarnation == doomed[1]:
+                world.crash(doomed[0], lose_unsynced=rng.random() < 0.5)
 
     def _partition(self) -> None:
         world, rng = self.world, self.rng
@@ -151,8 +180,19 @@ def run(
     except Violation as violation:
         result.violation = violation
         result.violation_tick = world.tick_count
+    except Exception as error:
+        # A broken assertion or a crash inside the core or the simulator is a failure to
+        # report with its seed, like any violated invariant.
+        name = "assertion" if isinstance(error, AssertionError) else "exception"
+        result.violation = Violation(name, f"{error!r} ({_where(error)})")
+        result.violation_tick = world.tick_count
     result.stats = stats(world)
     return result
+
+
+def _where(error: BaseException) -> str:
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    return f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} in {frame.name}"
 
 
 def liveness(world: World) -> None:
@@ -160,6 +200,7 @@ def liveness(world: World) -> None:
     world.net.heal()
     world.net.options.loss = 0.0
     world.net.options.duplicate = 0.0
+    world.net.options.reorder = 0.0
     for node_id in world.node_ids:
         if world.hosts[node_id].node is None:
             world.start(node_id)
