@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from jepsen import cli, hosts, runcmd, store
 from jepsen.cli import UsageError
+from jepsen.core import TestConfig
 from jepsen.db import DB
 
 EXIT_OK = 0
@@ -136,23 +137,23 @@ def _run(args: argparse.Namespace) -> int:
         nodes = nodes or ("n1", "n2", "n3", "n4", "n5")
         config = cli.build_config(args, nodes, seed)
 
-        def make_db(count: int) -> DB:
-            return cli.make_memory_db(args.db, config.nodes, seed + count)
+        def make_db(test: TestConfig, count: int) -> DB:
+            return cli.make_memory_db(args.db, test.nodes, seed + count)
     else:
         from jepsen import kvdb  # noqa: PLC0415 - SSH and wheels only for real runs
 
         target = kvdb.target_from_args(args, nodes)
         config = cli.build_config(args, target.nodes, seed)
 
-        def make_db(count: int) -> DB:
-            return kvdb.KvDB(target, config, run_number=count)
+        def make_db(test: TestConfig, count: int) -> DB:
+            return kvdb.KvDB(target, test, run_number=count)
     cli.note(f"test {config.name}: {config.workload} on {', '.join(config.nodes)}, nemesis "
              f"{config.nemesis_spec}, {config.time_limit_s:g} s, seed {seed}")
     codes = []
     for count in range(args.test_count):
         if count:
             config = cli.build_config(args, config.nodes, seed + count)
-        result = runcmd.execute(config, make_db(count), args.store,
+        result = runcmd.execute(config, make_db(config, count), args.store,
                                 show_progress=not args.no_progress)
         codes.append(result.exit_code)
     return max(codes, key=lambda code: {0: 0, 2: 1, 1: 2}.get(code, 3))

@@ -158,7 +158,7 @@ def build_config(args: argparse.Namespace, nodes: tuple[str, ...], seed: int) ->
         seed=seed, unsafe_stale_reads=args.unsafe_stale_reads, no_sessions=args.no_sessions,
         recovery_timeout_s=args.recovery_timeout,
         db_kind="memory" if args.db.startswith("memory") else "kvserver",
-        extra={"db": args.db},
+        extra={"db": args.db, "keep_cluster_files": args.keep_cluster_files},
     )
 
 
