@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 from raftcore.bugs import PlantedBug
 from raftcore.sim.runner import RunResult, run
+from raftcore.sim.scenarios import SCENARIOS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
         choices=[bug.value for bug in PlantedBug],
         help="plant a bug (negative control; the run should fail)",
     )
+    parser.add_argument(
+        "--scenario", choices=sorted(SCENARIOS), help="run a targeted fault schedule instead"
+    )
     parser.add_argument("--bench", action="store_true", help="run the throughput benchmark")
     parser.add_argument("--quiet", action="store_true", help="print failures only")
     return parser
@@ -52,6 +56,7 @@ def _summary(result: RunResult) -> str:
         f"restarts={stats['restarts']} servers={stats['nodes_total']} "
         f"client_ops={stats['client_ops']} ok_ops={stats['client_ops_ok']} "
         f"linearizability={result.linearizability}"
+        + (f" scenario={result.scenario} steps={result.steps}" if result.scenario else "")
     )
 
 
@@ -93,14 +98,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_one(seed: int, args: argparse.Namespace, bug: PlantedBug | None) -> RunResult:
     if not args.trace:
-        return run(seed, args.nodes, args.ticks, planted_bug=bug)
+        return run(seed, args.nodes, args.ticks, planted_bug=bug, scenario=args.scenario)
     with open(args.trace, "w", encoding="utf-8") as out:
 
         def write(line: str) -> None:
             out.write(line)
             out.write("\n")
 
-        return run(seed, args.nodes, args.ticks, planted_bug=bug, trace=write)
+        return run(
+            seed, args.nodes, args.ticks, planted_bug=bug, trace=write, scenario=args.scenario
+        )
 
 
 if __name__ == "__main__":

@@ -18,12 +18,13 @@ Rules:
 
 from __future__ import annotations
 
+import random
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from raftcore.bugs import PlantedBug
-from raftcore.sim import linearizability
+from raftcore.sim import linearizability, scenarios
 from raftcore.sim.checks import Violation
 from raftcore.sim.options import WorldOptions
 from raftcore.sim.world import World
@@ -40,6 +41,9 @@ class RunResult:
     violation_tick: int = 0
     linearizability: str = "ok"
     stats: dict[str, int] = field(default_factory=dict)
+    scenario: str | None = None
+    steps: list[str] = field(default_factory=list)
+    """The steps a scenario reached (empty for random runs)."""
 
     @property
     def ok(self) -> bool:
@@ -47,8 +51,11 @@ class RunResult:
 
     def reproduce(self) -> str:
         """The one command that replays this run."""
-        command = f"python -m raftcore.sim --seed {self.seed} --nodes {self.nodes}"
-        command += f" --ticks {self.ticks}"
+        command = f"python -m raftcore.sim --seed {self.seed}"
+        if self.scenario is not None:
+            command += f" --scenario {self.scenario}"
+        else:
+            command += f" --nodes {self.nodes} --ticks {self.ticks}"
         if self.planted_bug is not None:
             command += f" --bug {self.planted_bug.value}"
         return command
@@ -82,7 +89,9 @@ class Nemesis:
             elif rng.random() < options.restart_probability:
                 world.start(node_id)
         if options.conf_change_probability and rng.random() < options.conf_change_probability:
-            self._conf_change()
+            # Sometimes a burst: the guard must refuse all but the first until it commits.
+            for _ in range(rng.choice((1, 1, 2, 3))):
+                self._conf_change()
         if options.transfer_probability and rng.random() < options.transfer_probability:
             leader = world.leader()
             if leader is not None and leader.node is not None:
@@ -156,17 +165,28 @@ def run(
     trace: Callable[[str], None] | None = None,
     options: WorldOptions | None = None,
     check_history: bool = True,
+    scenario: str | None = None,
 ) -> RunResult:
     """Run one world; never raises for a protocol breach (see `RunResult.violation`)."""
     if options is None:
         options = WorldOptions.from_seed(seed, nodes, planted_bug)
+    script = None
+    if scenario is not None:
+        scenario_nodes, script = scenarios.SCENARIOS[scenario]
+        options = scenarios.scenario_options(options, scenario_nodes)
     world = World(options, trace=trace)
-    result = RunResult(seed, options.nodes, ticks, options.planted_bug)
+    result = RunResult(seed, options.nodes, ticks, options.planted_bug, scenario=scenario)
     try:
-        nemesis = Nemesis(world)
-        for _ in range(ticks):
-            world.tick()
-            nemesis.act()
+        if script is not None:
+            try:
+                result.steps = script(world, random.Random(f"scenario/{seed}"))
+            except scenarios.ScenarioStuck as stuck:
+                raise Violation("scenario", str(stuck)) from stuck
+        else:
+            nemesis = Nemesis(world)
+            for _ in range(ticks):
+                world.tick()
+                nemesis.act()
         liveness(world)
         if check_history:
             for client in world.clients.values():

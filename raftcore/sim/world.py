@@ -14,6 +14,7 @@ Rules:
 - `ready()` is taken after every input, and every Ready is checked as it is handled
   (raftcore.sim.checks); a breach raises `Violation` at once.
 - Clients reach every node; partitions cut only links between nodes.
+- A frozen node's clock is stalled (no ticks) while it still handles messages.
 - The global trace (optional) gets every event of every node and state machine, in
   execution order, with `step` and `tick` keys (docs/trace-format.md).
 """
@@ -111,6 +112,9 @@ class World:
         self._trace_out = trace
         self._trace_step = 0
         self.applied_entries = 0
+        self.frozen: set[NodeId] = set()
+        """Nodes whose clocks are stalled: they handle messages but get no ticks (a
+        paused timer; scenarios use it to decide who times out first)."""
         ids = [f"n{i}" for i in range(1, options.nodes + 1)]
         self.node_ids: list[NodeId] = list(ids)
         if trace is not None:
@@ -427,10 +431,11 @@ class World:
         self.tick_clients()
 
     def tick_nodes(self) -> None:
+        frozen = self.frozen
         for node_id in self.node_ids:
             host = self.hosts[node_id]
             node = host.node
-            if node is not None:
+            if node is not None and node_id not in frozen:
                 node.tick()
                 self.drain(host)
 
