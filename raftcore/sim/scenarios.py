@@ -21,6 +21,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from raftcore.node import Node
 from raftcore.sim.options import WorldOptions
 from raftcore.sim.world import World
 from raftcore.types import ConfChangeKind, NodeId, Role
@@ -74,7 +75,7 @@ def _is_leader(world: World, node_id: NodeId) -> bool:
     return node is not None and node.role is Role.LEADER
 
 
-def _node(world: World, node_id: NodeId):  # type: ignore[no-untyped-def]  # noqa: ANN202
+def _node(world: World, node_id: NodeId) -> Node:
     node = world.hosts[node_id].node
     assert node is not None, f"{node_id} is down"
     return node
@@ -141,13 +142,17 @@ def july2015(world: World, rng: random.Random) -> list[str]:
         (ConfChangeKind.ADD_LEARNER, (s1, s2, s3, s4, s5)),
     )
     for change, members in plan:
-        _wait(world, "change accepted", lambda c=change: world.conf_change(c, s5))
+
+        def accepted(kind: ConfChangeKind = change) -> bool:
+            return world.conf_change(kind, s5)
+
+        _wait(world, "change accepted", accepted)
         index = _node(world, s1).last_index
-        _wait(
-            world,
-            "change committed",
-            lambda i=index, m=members: all(_node(world, n).commit_index >= i for n in m),
-        )
+
+        def committed(members: tuple[NodeId, ...] = members, index: int = index) -> bool:
+            return all(_node(world, n).commit_index >= index for n in members)
+
+        _wait(world, "change committed", committed)
     steps.append("four voters and a learner")
     # C1 = C0 + s5, known to s1 and s5 only.
     _connect(world, [s1, s5], [s2, s3, s4])
