@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from raftcore_harness import Cluster
 
-from raftcore.types import Role
+from raftcore.types import ConfChange, ConfChangeKind, Role
 
 
 def test_three_nodes_elect_one_leader_and_replicate() -> None:
@@ -45,8 +45,6 @@ def test_ticks_alone_elect_a_leader() -> None:
 
 
 def test_restart_with_configuration_entries_in_the_log() -> None:
-    from raftcore.types import ConfChange, ConfChangeKind
-
     cluster = Cluster(["n1", "n2", "n3"])
     leader = cluster.elect("n1")
     cluster.add_node("n4")
