@@ -213,6 +213,7 @@ def main_phase(runner: _Runner, workers: list[_Worker]) -> None:
     steps = schedule.nemesis_schedule(
         config.faults, config.nodes, config.nemesis_interval_s, config.time_limit_s,
         random.Random(runner.rng_seed("schedule", 0)))
+    runner.history.restart_clock()
     runner.run_start_s = time.monotonic()
     runner.state.run_started_s = runner.run_start_s
     runner.state.phase = "run"

@@ -6,7 +6,8 @@ and `history.txt` (one aligned line per event, for people) as the run goes, so a
 the harness still leaves the history on disk.
 
 Rules:
-- `time` is integer nanoseconds of a monotonic clock since the test started; it is taken
+- `time` is integer nanoseconds of a monotonic clock since the run phase started (after
+  the database was set up; `restart_clock`); it is taken
   under the history's lock, so times never decrease in file order.
 - A client process has at most one open operation. After an `info` (outcome unknown) the
   process never issues again: the worker continues under a fresh process id.
@@ -153,6 +154,12 @@ class History:
             for handle in (self._jsonl, self._text):
                 if handle is not None:
                     handle.flush()
+
+    def restart_clock(self) -> None:
+        """Count time from now (the start of the run phase); only before the first event."""
+        with self._lock:
+            assert not self._ops, "the clock starts before the first event"
+            self._start_ns = int(self._clock_ns())
 
     def elapsed_ns(self) -> int:
         return max(0, int(self._clock_ns()) - self._start_ns)

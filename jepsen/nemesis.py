@@ -18,12 +18,34 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from jepsen import grudges
 from jepsen.db import DB, DBError
 from jepsen.schedule import NemesisStep
+
+
+def on_nodes(
+    nodes: Sequence[str], action: Callable[[str], None]
+) -> tuple[list[str], dict[str, str]]:
+    """Run `action` on every node at once (a kill of all nodes is one moment, not five);
+    returns the nodes it worked on and the error per node where it did not."""
+    if not nodes:
+        return [], {}
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        futures = {node: pool.submit(action, node) for node in nodes}
+    done, errors = [], {}
+    for node, future in futures.items():
+        error = future.exception()
+        if error is None:
+            done.append(node)
+        elif isinstance(error, DBError):
+            errors[node] = error.cause
+        else:
+            raise error
+    return sorted(done), errors
 
 
 @dataclass(slots=True)
@@ -107,35 +129,25 @@ class Nemesis:
 
     def _start_kill(self, value: dict[str, Any]) -> dict[str, Any]:
         nodes, result = self._targets(value)
-        for node in nodes:
-            self.db.kill(node)
-            self.killed.add(node)
-        return {"killed": sorted(nodes), **result}
+        done, errors = on_nodes(nodes, self.db.kill)
+        self.killed.update(done)
+        return {"killed": done, **result, **({"errors": errors} if errors else {})}
 
     def _restart_killed(self) -> dict[str, Any]:
-        started, errors = [], {}
-        for node in sorted(self.killed):
-            try:
-                self.db.start(node)
-                started.append(node)
-            except DBError as error:
-                errors[node] = error.cause
+        started, errors = on_nodes(sorted(self.killed), self.db.start)
         self.killed -= set(started)
         return {"started": started, **({"errors": errors} if errors else {})}
 
     def _start_pause(self, value: dict[str, Any]) -> dict[str, Any]:
         nodes, result = self._targets(value)
-        for node in nodes:
-            self.db.pause(node)
-            self.paused.add(node)
-        return {"paused": sorted(nodes), **result}
+        done, errors = on_nodes(nodes, self.db.pause)
+        self.paused.update(done)
+        return {"paused": done, **result, **({"errors": errors} if errors else {})}
 
     def _resume_paused(self) -> dict[str, Any]:
-        resumed = sorted(self.paused)
-        for node in resumed:
-            self.db.resume(node)
-        self.paused.clear()
-        return {"resumed": resumed}
+        resumed, errors = on_nodes(sorted(self.paused), self.db.resume)
+        self.paused -= set(resumed)
+        return {"resumed": resumed, **({"errors": errors} if errors else {})}
 
     def _start_membership(self, value: dict[str, Any]) -> dict[str, Any]:
         nodes, _ = self._targets(value)
