@@ -42,6 +42,9 @@ class WorldOptions:
     leader_crash_probability: float = 0.0
     """Chance that a newly elected leader is crashed within half an election timeout
     (leaders that die young leave entries on a minority: the paper's Figure 8)."""
+    crash_after_vote_probability: float = 0.0
+    """Chance that a server that just granted a vote loses power at once and reboots (the
+    vote must have been made durable before the grant left)."""
     isolate_leader_probability: float = 0.0
     """Per tick: cut the leader (alone, or with one follower) off from the others."""
     conf_change_probability: float = 0.0
@@ -98,6 +101,7 @@ class WorldOptions:
             unsynced_crash_fraction=rng.choice((0.0, 0.5, 1.0)),
             leader_crash_probability=rng.choice((0.0, 0.0, 0.2, 0.5)),
             isolate_leader_probability=rng.choice((0.0, 0.0, 0.005, 0.02)),
+            crash_after_vote_probability=rng.choice((0.0, 0.0, 0.3, 1.0)),
             conf_change_probability=rng.choice((0.0, 0.005, 0.02)),
             transfer_probability=rng.choice((0.0, 0.002, 0.01)),
             compact_every_entries=rng.choice((0, 5, 20, 100)),

@@ -76,6 +76,7 @@ class Nemesis:
         world, rng, options = self.world, self.rng, self.options
         net = world.net
         self._target_leader()
+        self._reboot_voters()
         if options.partition_probability and rng.random() < options.partition_probability:
             self._partition()
         if net.blocked and rng.random() < options.heal_probability:
@@ -97,6 +98,18 @@ class Nemesis:
             if leader is not None and leader.node is not None:
                 voters = sorted(leader.node.membership.voters)
                 world.transfer(rng.choice(voters))
+
+    def _reboot_voters(self) -> None:
+        """Power-cycle servers right after they granted a vote (a durability probe)."""
+        world, rng = self.world, self.rng
+        granted, world.voters_granted = world.voters_granted, []
+        probability = self.options.crash_after_vote_probability
+        if not probability:
+            return
+        for node_id in granted:
+            if world.hosts[node_id].node is not None and rng.random() < probability:
+                world.crash(node_id, lose_unsynced=True)
+                world.start(node_id)
 
     def _target_leader(self) -> None:
         """Faults aimed at leaders: crash young leaders, isolate the current one."""

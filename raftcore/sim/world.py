@@ -66,6 +66,7 @@ class Host:
     __slots__ = (
         "commit_seen",
         "incarnation",
+        "last_vote",
         "node",
         "node_id",
         "pending_reads",
@@ -82,6 +83,7 @@ class Host:
         self.sm: KVStateMachine | None = None
         self.incarnation = 0
         self.commit_seen = 0
+        self.last_vote: tuple[int, NodeId] | None = None
         self.pending_writes: dict[tuple[int, int], tuple[str, int]] = {}
         self.pending_reads: dict[bytes, tuple[str, int, str]] = {}
         self.ready_reads: list[ReadState] = []
@@ -112,6 +114,8 @@ class World:
         self._trace_out = trace
         self._trace_step = 0
         self.applied_entries = 0
+        self.voters_granted: list[NodeId] = []
+        """Nodes that granted a vote since the nemesis last looked (it may crash them)."""
         self.frozen: set[NodeId] = set()
         """Nodes whose clocks are stalled: they handle messages but get no ticks (a
         paused timer; scenarios use it to decide who times out first)."""
@@ -330,8 +334,12 @@ class World:
         checker = self.checker
         term = node.current_term
         is_leader = node.role is Role.LEADER
-        if checker.on_role(host.node_id, term, is_leader, node.voted_for):
+        vote = node.voted_for
+        if checker.on_role(host.node_id, term, is_leader, vote):
             self._check_leader_completeness(host, node, term)
+        if vote is not None and vote != host.node_id and host.last_vote != (term, vote):
+            host.last_vote = (term, vote)
+            self.voters_granted.append(host.node_id)
         if not is_leader and host.pending_reads:
             host.pending_reads.clear()
         commit = node.commit_index
