@@ -30,7 +30,11 @@ class Config:
     max_inflight_msgs: int = 256
     """Unacknowledged AppendEntries allowed per follower in the Replicate state."""
     lease_reads: bool = False
-    """Serve ReadIndex without a heartbeat round, relying on CheckQuorum timing."""
+    """Serve ReadIndex without a heartbeat round while a quorum acknowledged a heartbeat
+    sent less than an election timeout ago (the followers' leader lease). Set it on every
+    node of a cluster: it also makes a restarted node refuse votes for one election
+    timeout, so a restart cannot cut a lease short. Relies on ticks advancing at the same
+    rate on every node (bounded clock drift)."""
     msg_seq_base: int = 0
     """First message sequence number minus one; a distinct base per incarnation keeps
     (from_id, seq) unique across restarts."""

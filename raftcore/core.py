@@ -59,6 +59,7 @@ class NodeCore:
         "_heartbeat_elapsed",
         "_id",
         "_leader_id",
+        "_lease_sent_ticks",
         "_log",
         "_membership",
         "_msgs",
@@ -69,6 +70,7 @@ class NodeCore:
         "_queued_reads",
         "_randomized_election_timeout",
         "_read_only",
+        "_restart_lease",
         "_read_states",
         "_rng",
         "_role",
@@ -78,6 +80,7 @@ class NodeCore:
         "_storage",
         "_term",
         "_term_start_index",
+        "_timeout_now_sent",
         "_tracer",
         "_transfer_elapsed",
         "_transfer_target",
@@ -110,6 +113,12 @@ class NodeCore:
         self._cluster_time_ticks = 0
         self._transfer_target: NodeId | None = None
         self._transfer_elapsed = 0
+        self._timeout_now_sent = False
+        self._lease_sent_ticks: dict[int, int] = {}
+        # With lease reads, a restarted voter does not know whether it promised a leader
+        # its lease: it refuses votes for one election timeout, as if it had just heard
+        # from a leader. (A node that never voted in any term promised nothing.)
+        self._restart_lease = config.lease_reads and self._term > 0
         self._election_elapsed = 0
         self._heartbeat_elapsed = 0
         self._randomized_election_timeout = 0
@@ -174,6 +183,9 @@ class NodeCore:
         self._progress = {}
         self._transfer_target = None
         self._transfer_elapsed = 0
+        self._timeout_now_sent = False
+        self._lease_sent_ticks = {}
+        self._restart_lease = False
         self._read_only.reset()
         self._queued_reads = []
 
@@ -193,10 +205,11 @@ class NodeCore:
         return self._id in self._membership.voters
 
     def _in_lease(self) -> bool:
-        """Whether we heard from a leader within the election timeout (thesis 4.2.3)."""
+        """Whether we heard from a leader within the election timeout (thesis 4.2.3), or
+        restarted less than an election timeout ago."""
         return (
             self._config.check_quorum
-            and self._leader_id is not None
+            and (self._leader_id is not None or self._restart_lease)
             and self._election_elapsed < self._config.election_timeout_ticks
         )
 

@@ -11,14 +11,16 @@ Theory of operation:
   the timer makes it a Candidate directly.
 - A vote is granted at most once per term (`voted_for` is durable and handed out in Ready
   before the response leaves), only to a candidate whose log is at least as up to date,
-  never by a learner, and never while the voter still has a live leader (the lease;
+  and never while the voter still has a live leader (the lease;
   `step` drops such requests before they can raise our term) unless the request carries
   `transfer` (sent after TimeoutNow).
 - A Candidate with a quorum of votes becomes Leader and appends a no-op (`BecomeLeader`),
   so that entries of earlier terms get committed by the Figure 8 rule.
 
-Rules: only voters campaign; votes of non-voters are ignored in the tally; an election
-that is lost waits for the next timeout (no early step-down).
+Rules: only voters campaign, and only the voters of the candidate's configuration are
+asked and counted (a learner's vote never counts: it is asked only by a candidate whose
+configuration already makes it a voter); an election that is lost waits for the next
+timeout (no early step-down).
 """
 
 from __future__ import annotations
@@ -153,8 +155,10 @@ class ElectionMixin(NodeCore):
             self._emit_msg("HandleRequestVoteRequest", msg, reply)
 
     def _can_grant(self, msg: RequestVoteRequest) -> bool:
-        if self._id in self._membership.learners:
-            return False
+        # Votes are granted on term and log alone, whatever our own configuration says
+        # (thesis 4.1): a candidate asks only the voters of *its* configuration, which may
+        # include a learner promoted by an entry that learner has not received yet.
+        # Refusing there can deadlock a cluster; counting is the candidate's business.
         voted_for = self._voted_for
         can_vote = (
             voted_for == msg.from_id

@@ -50,6 +50,18 @@ class ReadOnly:
         self._pending.append(PendingRead(request_ctx, index, self.read_round))
         return self.read_round
 
+    def next_round(self) -> int:
+        """Start a heartbeat round with no read of its own (lease bookkeeping)."""
+        self.read_round += 1
+        return self.read_round
+
+    def confirmed_round(self, voters: Collection[NodeId], self_id: NodeId) -> int:
+        """The highest round a majority of `voters` has acknowledged (we count ourselves
+        at the current round)."""
+        acks = dict(self._acks)
+        acks[self_id] = self.read_round
+        return committed_index(voters, acks)
+
     def ack(self, node_id: NodeId, read_round: int) -> None:
         """A heartbeat response echoed `read_round`."""
         if read_round > self._acks.get(node_id, 0):
@@ -59,9 +71,7 @@ class ReadOnly:
         """Pop and return the reads a majority of `voters` has confirmed."""
         if not self._pending:
             return []
-        acks = dict(self._acks)
-        acks[self_id] = self.read_round
-        confirmed_round = committed_index(voters, acks)
+        confirmed_round = self.confirmed_round(voters, self_id)
         released: list[PendingRead] = []
         pending = self._pending
         while pending and pending[0].read_round <= confirmed_round:

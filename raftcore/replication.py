@@ -94,7 +94,13 @@ class ReplicationMixin(NodeCore):
             self._send_append(to, send_if_empty=False)
 
     def _broadcast_heartbeat(self) -> None:
-        read_round = self._read_only.read_round if len(self._read_only) else 0
+        read_only = self._read_only
+        if self._config.lease_reads:
+            # Every heartbeat starts a round: its acknowledgments extend the lease.
+            read_round = read_only.next_round()
+            self._lease_sent_ticks[read_round] = self._cluster_time_ticks
+        else:
+            read_round = read_only.read_round if len(read_only) else 0
         committed = self._log.committed
         for to, pr in self._progress.items():
             msg = HeartbeatRequest(
@@ -158,6 +164,8 @@ class ReplicationMixin(NodeCore):
         return True
 
     def _send_timeout_now(self, to: str) -> None:
+        # The target may win an election at any time now, lease or not.
+        self._timeout_now_sent = True
         msg = TimeoutNow(term=self._term, from_id=self._id, to_id=to, seq=self._next_seq())
         self._msgs.append(msg)
         if self._tracer is not None:
@@ -377,10 +385,10 @@ class ReplicationMixin(NodeCore):
 
     def _register_read(self, request_ctx: bytes) -> bool:
         """ReadIndex: record a read at the commit index. True if it needs a heartbeat
-        round; a single voter, or a lease read, is confirmed at once."""
+        round; a single voter, or a read under a valid lease, is confirmed at once."""
         index = self._log.committed
         voters = self._membership.voters
-        immediate = self._config.lease_reads or (len(voters) == 1 and self._id in voters)
+        immediate = (len(voters) == 1 and self._id in voters) or self._lease_valid()
         if not immediate:
             self._read_only.add(request_ctx, index)
         if self._tracer is not None:
@@ -388,6 +396,24 @@ class ReplicationMixin(NodeCore):
         if immediate:
             self._release_read(request_ctx, index)
         return not immediate
+
+    def _lease_valid(self) -> bool:
+        """Lease reads: a quorum acknowledged a heartbeat sent less than an election
+        timeout ago, so no voter of that quorum can have voted for anyone since (each
+        ignores votes for an election timeout after hearing from us, and after a restart).
+        Never after TimeoutNow: a transfer target campaigns past the lease."""
+        if not self._config.lease_reads or self._timeout_now_sent:
+            return False
+        confirmed = self._read_only.confirmed_round(self._membership.voters, self._id)
+        sent = self._lease_sent_ticks
+        for stale in [r for r in sent if r < confirmed]:
+            del sent[stale]
+        sent_ticks = sent.get(confirmed)
+        if sent_ticks is None:
+            return False
+        # One tick of margin: within one global tick a voter may tick (ending its lease)
+        # and a new leader be elected before this node's own tick is counted.
+        return self._cluster_time_ticks - sent_ticks < self._config.election_timeout_ticks - 1
 
     def _register_queued_reads(self) -> None:
         queued = self._queued_reads
