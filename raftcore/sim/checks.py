@@ -30,7 +30,14 @@ class Violation(Exception):
 class SafetyChecker:
     """The invariants' memory, shared by every node and incarnation of one world."""
 
-    def __init__(self) -> None:
+    OPTIONAL = frozenset({"vote safety", "at-most-once"})
+    """Checks a negative-control test may switch off, to show that the remaining
+    invariants (election safety, linearizability) catch a planted bug on their own."""
+
+    def __init__(self, disabled: frozenset[str] = frozenset()) -> None:
+        assert disabled <= self.OPTIONAL, f"unknown checks {sorted(disabled - self.OPTIONAL)}"
+        self.check_votes = "vote safety" not in disabled
+        self.check_executions = "at-most-once" not in disabled
         self.leader_of_term: dict[int, NodeId] = {}
         self.votes: dict[tuple[NodeId, int], NodeId] = {}
         self.entry_ids: dict[tuple[int, int], tuple[Entry, int]] = {}
@@ -45,7 +52,7 @@ class SafetyChecker:
     ) -> bool:
         """Observe a node's term, vote and role (after every batch it produced). True when
         the node is the first leader seen for `term`."""
-        if voted_for is not None:
+        if voted_for is not None and self.check_votes:
             key = (node_id, term)
             previous = self.votes.get(key)
             if previous is None:
@@ -134,6 +141,8 @@ class SafetyChecker:
             )
 
     def on_execute(self, node_id: NodeId, client_id: int, seq: int, index: int) -> None:
+        if not self.check_executions:
+            return
         key = (client_id, seq)
         known = self.executed.get(key)
         if known is None:

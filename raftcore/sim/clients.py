@@ -73,8 +73,12 @@ class PendingOp:
     call: int
     seq: int
     request_id: int
+    """The latest attempt's id; replies to older attempts are still valid results."""
     deadline_tick: int
     attempts: int = 1
+    redirected: bool = False
+    """The latest attempt was redirected: resend to the hinted leader at the deadline."""
+    first_request_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +129,11 @@ class Client:
         if op.f == "read":
             self._finish(clock, None, None, unknown=True)
             return []
-        self.target = self.rng.choice(self.targets)
+        if not op.redirected:
+            self.target = self.rng.choice(self.targets)  # Timed out: try another node.
+        op.redirected = False
         op.attempts += 1
+        op.request_id = self._next_request_id()
         op.deadline_tick = now + self.options.timeout_ticks
         return [(self.target, self._write_request(op))]
 
@@ -134,17 +141,20 @@ class Client:
         if self.registering is not None and reply.request_id == self.registering[0]:
             return self._on_register_reply(reply, now)
         op = self.op
-        if op is None or reply.request_id != op.request_id:
+        if op is None or not op.first_request_id <= reply.request_id <= op.request_id:
             return []  # A late reply to an operation that already ended.
         if reply.kind is ReplyKind.REDIRECT:
+            if reply.request_id != op.request_id:
+                return []  # Only the latest attempt's redirect counts (duplicates do not).
             hint = reply.leader_hint
             self.target = hint if hint in self.targets else self.rng.choice(self.targets)
             if op.f == "read":
                 self._finish(clock, None, None, unknown=True)
                 return []
-            op.attempts += 1
-            op.deadline_tick = now + self.options.timeout_ticks
-            return [(self.target, self._write_request(op))]
+            # Resend next tick: an immediate resend would let stale hints ping-pong.
+            op.redirected = True
+            op.deadline_tick = now + 1
+            return []
         response = reply.response
         assert response is not None
         status = response.status
@@ -199,7 +209,9 @@ class Client:
         request_id = self._next_request_id()
         deadline = now + self.options.timeout_ticks
         if rng.random() < self.options.read_fraction:
-            self.op = PendingOp("read", key, None, None, clock, 0, request_id, deadline)
+            self.op = PendingOp(
+                "read", key, None, None, clock, 0, request_id, deadline, first_request_id=request_id
+            )
             return self.target, ClientRequest(self.name, request_id, read_key=key)
         f = rng.choice(("put", "append", "append", "cas", "get", "delete"))
         expected: str | None = None
@@ -211,7 +223,9 @@ class Client:
         # ack_seq is the lowest unacknowledged seq; clients sometimes lag in reporting it.
         lag = rng.randrange(3) if rng.random() < 0.3 else 0
         self.ack_seq = max(1, seq - lag)
-        self.op = PendingOp(f, key, value, expected, clock, seq, request_id, deadline)
+        self.op = PendingOp(
+            f, key, value, expected, clock, seq, request_id, deadline, first_request_id=request_id
+        )
         return self.target, self._write_request(self.op)
 
     def _write_request(self, op: PendingOp) -> ClientRequest:

@@ -179,6 +179,7 @@ def run(
     options: WorldOptions | None = None,
     check_history: bool = True,
     scenario: str | None = None,
+    disabled_checks: frozenset[str] = frozenset(),
 ) -> RunResult:
     """Run one world; never raises for a protocol breach (see `RunResult.violation`)."""
     if options is None:
@@ -187,7 +188,7 @@ def run(
     if scenario is not None:
         scenario_nodes, script = scenarios.SCENARIOS[scenario]
         options = scenarios.scenario_options(options, scenario_nodes)
-    world = World(options, trace=trace)
+    world = World(options, trace=trace, disabled_checks=disabled_checks)
     result = RunResult(seed, options.nodes, ticks, options.planted_bug, scenario=scenario)
     try:
         if script is not None:

@@ -98,6 +98,7 @@ class World:
         *,
         manual_network: bool = False,
         trace: Callable[[str], None] | None = None,
+        disabled_checks: frozenset[str] = frozenset(),
     ) -> None:
         self.options = options
         root = random.Random(f"world/{options.seed}")
@@ -109,7 +110,7 @@ class World:
         client_seed = root.getrandbits(64)
         self.tick_count = 0
         self.clock = 0
-        self.checker = SafetyChecker()
+        self.checker = SafetyChecker(disabled_checks)
         self.hosts: dict[NodeId, Host] = {}
         self._trace_out = trace
         self._trace_step = 0
