@@ -27,12 +27,14 @@ from aiohttp import web
 from kvserver.diskstorage import FsyncMode
 from kvserver.errors import ConfigError, KvServerError
 from kvserver.http import make_app
-from kvserver.node import KvNode, NodeOptions, split_address
+from kvserver.node import PLANTED_ACK_BEFORE_PERSIST, KvNode, NodeOptions, split_address
 
 try:
     import uvloop  # type: ignore[import-not-found, unused-ignore]  # optional speed-up
 except ImportError:
-    uvloop = None
+    HAVE_UVLOOP = False
+else:
+    HAVE_UVLOOP = True
 
 log = logging.getLogger("kvserver")
 
@@ -57,12 +59,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--session-timeout-s", type=float, default=600.0)
     parser.add_argument("--lease-reads", action="store_true",
                         help="serve reads from the leader lease instead of a heartbeat round")
+    parser.add_argument("--event-loop", choices=["auto", "asyncio", "uvloop"], default="auto",
+                        help="auto: uvloop when it is installed")
     parser.add_argument("--log-level", default="WARNING",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
     parser.add_argument("-v", action="store_true", help="verbose (INFO)")
     parser.add_argument("--debug", action="store_true", help="debug logging")
     parser.add_argument("--trace-raft", action="store_true",
                         help="log every Ready batch the core hands out")
+    parser.add_argument("--planted-bug", choices=[PLANTED_ACK_BEFORE_PERSIST],
+                        help=argparse.SUPPRESS)  # Test-only negative controls.
     return parser.parse_args(argv)
 
 
@@ -87,7 +93,7 @@ def options_from(args: argparse.Namespace) -> NodeOptions:
         fsync=FsyncMode(args.fsync), trace_path=args.trace, tick_s=args.tick_ms / 1000,
         election_timeout_ticks=args.election_ticks, snapshot_entries=args.snapshot_entries,
         request_timeout_s=args.request_timeout_s, session_timeout_s=args.session_timeout_s,
-        lease_reads=args.lease_reads,
+        lease_reads=args.lease_reads, planted_bug=args.planted_bug,
     )
 
 
@@ -155,7 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kvserver: {exc}", file=sys.stderr)
         return 2
     try:
-        if uvloop is not None:
+        if args.event_loop == "uvloop" and not HAVE_UVLOOP:
+            print("kvserver: --event-loop uvloop, but uvloop is not installed", file=sys.stderr)
+            return 2
+        if HAVE_UVLOOP and args.event_loop != "asyncio":
             return int(uvloop.run(serve(options)))
         return asyncio.run(serve(options))
     except KvServerError as exc:

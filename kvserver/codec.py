@@ -107,13 +107,20 @@ def snapshot_to_list(snapshot: Snapshot) -> list[object]:
     return [snapshot_meta_to_list(snapshot.meta), snapshot.data]
 
 
+_FIELD_NAMES: Final[dict[type[Any], tuple[str, ...]]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in MESSAGE_TAGS
+}
+
+
 def message_to_list(msg: Message) -> list[object]:
-    out: list[object] = [MESSAGE_TAGS[type(msg)]]
-    for fld in dataclasses.fields(msg):
-        value = getattr(msg, fld.name)
-        if fld.name == "entries":
-            out.append([entry_to_list(e) for e in value])
-        elif fld.name == "snapshot":
+    cls = type(msg)
+    out: list[object] = [MESSAGE_TAGS[cls]]
+    for name in _FIELD_NAMES[cls]:
+        value = getattr(msg, name)
+        if name == "entries":
+            out.append([[e.term, e.index, int(e.kind), e.data, e.cluster_time_ticks]
+                        for e in value])
+        elif name == "snapshot":
             out.append(snapshot_to_list(value))
         else:
             out.append(value)

@@ -28,14 +28,21 @@ Theory of operation:
 - Entries are held in memory from the snapshot index on; compaction bounds them.
 - On open every record is verified (wal.scan). A torn tail of the last segment is cut off;
   any other damage raises CorruptRecord naming the file and offset.
+- Threads: `stage`, `compact` and the Storage protocol run on the event loop and touch
+  only the in-memory view; the jobs they return, `flush` and `close` touch only the files
+  and run in the driver's one disk thread, one at a time.
+- `defer_writes_s` > 0 is a planted bug for negative controls only: entry records reach
+  the file only once they are that old, so acknowledged entries die with the process.
 """
 
 from __future__ import annotations
 
+import collections
 import enum
 import itertools
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -81,8 +88,11 @@ class PersistJob:
 class DiskStorage:
     """The raftcore Storage protocol over a data directory, plus the driver's writers."""
 
-    def __init__(self, data_dir: Path, fsync: FsyncMode, segment_bytes: int) -> None:
+    def __init__(self, data_dir: Path, fsync: FsyncMode, segment_bytes: int,
+                 defer_writes_s: float = 0.0) -> None:
         self.data_dir = data_dir
+        self._defer_writes_s = defer_writes_s
+        self._deferred: collections.deque[tuple[float, bytes]] = collections.deque()
         self.fsync_mode = fsync
         self._segment_bytes = segment_bytes
         self._wal_dir = data_dir / "wal"
@@ -104,9 +114,11 @@ class DiskStorage:
         data_dir: Path,
         fsync: FsyncMode = FsyncMode.ALWAYS,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        *,
+        defer_writes_s: float = 0.0,
     ) -> DiskStorage:
         """Open (creating directories if needed) and verify a data directory."""
-        storage = cls(data_dir, fsync, segment_bytes)
+        storage = cls(data_dir, fsync, segment_bytes, defer_writes_s)
         for directory in (data_dir, storage._wal_dir, storage._snap_dir):
             directory.mkdir(parents=True, exist_ok=True)
         stray = data_dir / ("hardstate" + wal.TEMP_SUFFIX)
@@ -313,8 +325,15 @@ class DiskStorage:
         live = list(self._entries)
         return PersistJob([partial(self._restart_log_files, snapshot, live, None)])
 
+    @property
+    def needs_flush(self) -> bool:
+        """Whether `flush` has work: unsynced writes (BATCH) or deferred ones."""
+        return self._unsynced or bool(self._deferred)
+
     def flush(self) -> None:
         """fsync writes that were appended without one (FsyncMode.BATCH); file I/O."""
+        if self._deferred:
+            self._write_deferred()
         if self._unsynced and self._active is not None:
             self._unsynced = False
             self._active.sync()
@@ -345,7 +364,18 @@ class DiskStorage:
         record = wal.encode_record(wal.RecordType.HARD_STATE, codec.encode_hard_state(hard_state))
         wal.write_file_atomically(self._hard_state_path, record, sync=self._sync_enabled)
 
-    def _append_to_wal(self, payload: bytes, must_sync: bool) -> None:
+    def _write_deferred(self) -> None:
+        """The planted bug's delayed writes: those old enough reach the file now."""
+        old_enough = time.monotonic() - self._defer_writes_s
+        deferred = self._deferred
+        while deferred and deferred[0][0] <= old_enough:
+            self._append_to_wal(deferred.popleft()[1], True, deferring=False)
+
+    def _append_to_wal(self, payload: bytes, must_sync: bool, *, deferring: bool = True
+                       ) -> None:
+        if deferring and self._defer_writes_s > 0:
+            self._deferred.append((time.monotonic(), payload))
+            return
         active = self._active
         assert active is not None
         active.write(payload)
@@ -380,6 +410,7 @@ class DiskStorage:
         wal.write_file_atomically(new_path, mark + body, sync=sync)
         if self._active is not None:
             self._active.close()
+        self._deferred.clear()  # Those entries are in `live` or were replaced.
         self._active, self._active_seq = wal.SegmentWriter(new_path, fsync=sync), new_seq
         self._unsynced = False
         self._remove_stale_files(new_seq, meta)

@@ -10,7 +10,10 @@ Rules:
   exponential backoff and jitter.
 - Nothing a peer sends can crash the node: a frame that is too long, fails its MAC, or does
   not decode is logged, and that one connection is closed.
-- Per-peer queues are bounded in messages and in bytes.
+- While a peer is connected, `send` encodes and writes at once into the connection's
+  buffer (no task switch per message); while it is not, messages wait in a queue that is
+  flushed on connect. Both are bounded in bytes (the queue also in messages), and what
+  does not fit is dropped and counted.
 
 Wire format (one connection, dialer -> acceptor):
 
@@ -36,7 +39,7 @@ import logging
 import os
 import random
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -57,8 +60,8 @@ class FrameError(Exception):
 
 
 def frame_mac(secret: bytes, nonce: bytes, frame_number: int, body: bytes) -> bytes:
-    msg = MAC_DOMAIN + nonce + frame_number.to_bytes(8, "big") + body
-    return hmac.new(secret, msg, hashlib.sha256).digest()
+    msg = b"".join((MAC_DOMAIN, nonce, frame_number.to_bytes(8, "big"), body))
+    return hmac.digest(secret, msg, hashlib.sha256)
 
 
 def encode_frame(secret: bytes, nonce: bytes, frame_number: int, body: bytes) -> bytes:
@@ -87,36 +90,42 @@ class FrameDecoder:
     def feed(self, data: bytes) -> list[Message]:
         if self._broken is not None:
             raise FrameError(f"connection already failed: {self._broken}")
-        self._buffer += data
+        buffer = self._buffer
+        buffer += data
         out: list[Message] = []
-        while True:
-            try:
-                msg = self._next()
-            except FrameError as exc:
-                self._broken = str(exc)
-                self._buffer.clear()
-                raise
-            if msg is None:
-                return out
-            out.append(msg)
+        offset = 0
+        try:
+            while True:
+                msg, offset = self._next(buffer, offset)
+                if msg is None:
+                    break
+                out.append(msg)
+        except FrameError as exc:
+            self._broken = str(exc)
+            buffer.clear()
+            raise
+        del buffer[:offset]
+        return out
 
-    def _next(self) -> Message | None:
-        if len(self._buffer) < LENGTH.size:
-            return None
-        (length,) = LENGTH.unpack_from(self._buffer)
+    def _next(self, buffer: bytearray, offset: int) -> tuple[Message | None, int]:
+        """The message of the frame at `offset` (None if incomplete), and where it ends."""
+        if len(buffer) - offset < LENGTH.size:
+            return None, offset
+        (length,) = LENGTH.unpack_from(buffer, offset)
         if not MAC_BYTES <= length <= self._max_frame_bytes:
             raise FrameError(f"frame length {length} out of range")
-        if len(self._buffer) < LENGTH.size + length:
-            return None
-        frame = bytes(self._buffer[LENGTH.size : LENGTH.size + length])
-        del self._buffer[: LENGTH.size + length]
-        mac, body = frame[:MAC_BYTES], frame[MAC_BYTES:]
+        start = offset + LENGTH.size
+        end = start + length
+        if len(buffer) < end:
+            return None, offset
+        mac = bytes(buffer[start : start + MAC_BYTES])
+        body = bytes(buffer[start + MAC_BYTES : end])
         expected = frame_mac(self._secret, self._nonce, self._frame_number, body)
         if not hmac.compare_digest(mac, expected):
             raise FrameError(f"bad MAC on frame {self._frame_number}")
         self._frame_number += 1
         try:
-            return codec.decode_message(body)
+            return codec.decode_message(body), end
         except codec.CodecError as exc:
             raise FrameError(f"authenticated frame does not decode: {exc}") from None
 
@@ -153,13 +162,20 @@ class _Peer:
         self.address = (host, port)
         self.queue: collections.deque[bytes] = collections.deque()
         self.queue_bytes = 0
-        self.wakeup = asyncio.Event()
+        self._writer: asyncio.StreamWriter | None = None
+        self._nonce = b""
+        self._frame_number = 0
         self._transport = transport
         self.task = asyncio.get_running_loop().create_task(
             self._run(), name=f"peer-{peer_id}"
         )
 
     def enqueue(self, body: bytes) -> None:
+        """Send `body` now if connected, else queue it (dropping the oldest if full)."""
+        writer = self._writer
+        if writer is not None:
+            self._write([body], writer)
+            return
         config, counters = self._transport.config, self._transport.counters
         self.queue.append(body)
         self.queue_bytes += len(body)
@@ -169,7 +185,31 @@ class _Peer:
         ):
             self.queue_bytes -= len(self.queue.popleft())
             counters.dropped_queue_full += 1
-        self.wakeup.set()
+
+    def enqueue_many(self, bodies: list[bytes]) -> None:
+        writer = self._writer
+        if writer is not None:
+            self._write(bodies, writer)
+        else:
+            for body in bodies:
+                self.enqueue(body)
+
+    def _write(self, bodies: list[bytes], writer: asyncio.StreamWriter) -> None:
+        config, counters = self._transport.config, self._transport.counters
+        if writer.transport.is_closing():
+            counters.dropped_disconnected += len(bodies)
+            return
+        if writer.transport.get_write_buffer_size() > config.max_queue_bytes:
+            counters.dropped_queue_full += len(bodies)  # The peer does not keep up.
+            return
+        secret, nonce, number = config.secret, self._nonce, self._frame_number
+        frames = []
+        for body in bodies:
+            frames.append(encode_frame(secret, nonce, number, body))
+            number += 1
+        self._frame_number = number
+        writer.write(b"".join(frames))
+        counters.sent += len(bodies)
 
     async def _run(self) -> None:
         config = self._transport.config
@@ -195,28 +235,23 @@ class _Peer:
             await asyncio.sleep(delay_s)
 
     async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        config, counters = self._transport.config, self._transport.counters
-        nonce = await asyncio.wait_for(reader.readexactly(NONCE_BYTES), config.connect_timeout_s)
-        frame_number = 0
-        while True:
-            if not self.queue:
-                self.wakeup.clear()
-                await self.wakeup.wait()
-            if reader.at_eof():
-                raise ConnectionResetError("peer closed the connection")
-            batch, self.queue = self.queue, collections.deque()
-            self.queue_bytes = 0
-            frames = []
-            for body in batch:
-                frames.append(encode_frame(config.secret, nonce, frame_number, body))
-                frame_number += 1
-            writer.write(b"".join(frames))
-            counters.sent += len(batch)
-            try:
-                await writer.drain()
-            except OSError:
-                counters.dropped_disconnected += len(batch)
-                raise
+        """Take the nonce, flush the queue, then hand writes to `enqueue` until EOF."""
+        config = self._transport.config
+        self._nonce = await asyncio.wait_for(reader.readexactly(NONCE_BYTES),
+                                             config.connect_timeout_s)
+        self._frame_number = 0
+        batch, self.queue = list(self.queue), collections.deque()
+        self.queue_bytes = 0
+        if batch:
+            self._write(batch, writer)
+        self._writer = writer
+        try:
+            # The acceptor never sends after the nonce: reading returns only at EOF.
+            while await reader.read(4096):
+                pass
+            raise ConnectionResetError("peer closed the connection")
+        finally:
+            self._writer = None
 
 
 class Transport:
@@ -257,13 +292,26 @@ class Transport:
         return {peer_id: peer.address for peer_id, peer in self._peers.items()}
 
     def send(self, msg: Message) -> None:
-        """Queue `msg` for its recipient; never blocks."""
+        """Send or queue `msg` for its recipient; never blocks."""
         peer = self._peers.get(msg.to_id)
         if peer is None:
             self.counters.dropped_unknown_peer += 1
             log.debug("no address for %s; message dropped", msg.to_id)
             return
         peer.enqueue(codec.encode_message(msg))
+
+    def send_all(self, messages: Iterable[Message]) -> None:
+        """`send` each message, with one write per peer."""
+        bodies: dict[NodeId, list[bytes]] = {}
+        for msg in messages:
+            bodies.setdefault(msg.to_id, []).append(codec.encode_message(msg))
+        for to, encoded in bodies.items():
+            peer = self._peers.get(to)
+            if peer is None:
+                self.counters.dropped_unknown_peer += len(encoded)
+                log.debug("no address for %s; message dropped", to)
+            else:
+                peer.enqueue_many(encoded)
 
     async def close(self) -> None:
         for peer in self._peers.values():

@@ -88,10 +88,12 @@ def test_an_injector_without_the_secret_is_cut_off_and_logged(
             await writer.drain()
             assert await asyncio.wait_for(reader.read(), 5.0) == b""  # closed by n2
             writer.close()
-            # Garbage that is not even a frame: also closed, also counted.
+            # Garbage that is not even a frame (its length field is out of range; random
+            # bytes would be a plausible length one time in sixteen and wait for more):
+            # also closed, also counted.
             reader, writer = await asyncio.open_connection(host, port)
             await reader.readexactly(NONCE_BYTES)
-            writer.write(os.urandom(64))
+            writer.write(b"\xff\xff\xff\xff" + os.urandom(60))
             await writer.drain()
             assert await asyncio.wait_for(reader.read(), 5.0) == b""
             writer.close()
