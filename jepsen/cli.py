@@ -68,6 +68,12 @@ def add_run_parser(subcommands: Any) -> None:
     where.add_argument("--node", action="append", default=[], metavar="NAME",
                        help="one node (repeatable)")
     where.add_argument("--nodes-file", type=Path, help="one node spec per line")
+    where.add_argument("--hosts-prefix", default="rkj",
+                       help="local hosts: namespace prefix (as `hosts --prefix`)")
+    where.add_argument("--hosts-subnet", default="10.77.0.0/24",
+                       help="local hosts: subnet (as `hosts --subnet`)")
+    where.add_argument("--hosts-state-dir", type=Path, default=None,
+                       help="local hosts: state directory (as `hosts --state-dir`)")
     ssh = parser.add_argument_group("SSH (real hosts)")
     ssh.add_argument("--username", default="root")
     ssh.add_argument("--ssh-private-key", type=Path)

@@ -15,7 +15,8 @@ otherwise):
 
     wheels/                  the uploaded wheels (dependency set kept between runs)
     venv-<deps key>/         python -m venv + the dependency set; the project wheel is
-                             reinstalled for every run
+                             reinstalled for every run (local hosts share one of each,
+                             in BASE/shared/)
     run/data/                kvserver's DATA_DIR            run/kvserver.log, kvserver.pid
     run/trace.jsonl          kvserver --trace
 
@@ -69,7 +70,11 @@ class Target:
 def target_from_args(args: argparse.Namespace, nodes: tuple[str, ...]) -> Target:
     """Real hosts from the node options, or the local hosts (made if needed) without them."""
     if not nodes:
-        return local_hosts_target()
+        overrides: dict[str, object] = {"prefix": args.hosts_prefix,
+                                        "subnet": args.hosts_subnet}
+        if args.hosts_state_dir is not None:
+            overrides["state_dir"] = args.hosts_state_dir.resolve()
+        return local_hosts_target(hosts.config_from_env(**overrides))
     addresses = {}
     for node in nodes:
         try:
@@ -81,8 +86,8 @@ def target_from_args(args: argparse.Namespace, nodes: tuple[str, ...]) -> Target
     return Target(nodes, ssh, addresses, REMOTE_BASE, "python3")
 
 
-def local_hosts_target(count: int = 5) -> Target:
-    config = hosts.config_from_env()
+def local_hosts_target(config: hosts.HostsConfig, count: int = 5) -> Target:
+    """The local hosts of `config`, made first (n1..n5) if they are not up and healthy."""
     state = hosts.load_state(config)
     if state is None or not hosts.healthy(config, state):
         state, _ = hosts.up(config, count)
@@ -142,9 +147,16 @@ class KvDB:
             base = self.bases[node] = f"{base}/{node}"
         return _NodeFiles(base)
 
+    def install_root(self, node: str) -> str:
+        """Where wheels and the venv live: per node, or once for local hosts, which share
+        this machine's filesystem (the venv is only read while nodes run)."""
+        if self.target.local_hosts:
+            return f"{self.target.base_dir}/shared"
+        return self.files(node).base
+
     def venv(self, node: str) -> str:
         assert self.wheel_set is not None
-        return f"{self.files(node).base}/venv-{self.wheel_set.deps_key}"
+        return f"{self.install_root(node)}/venv-{self.wheel_set.deps_key}"
 
     def http_address(self, node: str) -> str:
         return f"{self.target.addresses[node]}:{HTTP_PORT}"
@@ -167,7 +179,11 @@ class KvDB:
     def setup(self) -> None:
         self.wheel_set = wheels.build()
         self._on_all(self._remote)
-        self._on_all(self._install)
+        self._on_all(self._prepare)
+        if self.target.local_hosts:
+            self._install(self.nodes[0])
+        else:
+            self._on_all(self._install)
         net.teardown_all({n: self.remotes[n] for n in self.nodes})
         first, *others = self.nodes
         self._start_daemon(first, join=None)
@@ -177,13 +193,17 @@ class KvDB:
         for node in others:
             self._start_daemon(node, join=self.http_address(first))
 
+    def _prepare(self, node: str) -> None:
+        run_dir = self.files(node).run
+        self._remote(node).exec(f"rm -rf {shlex.quote(run_dir)} && mkdir -p "
+                                f"{shlex.quote(run_dir)}")
+
     def _install(self, node: str) -> None:
         assert self.wheel_set is not None
-        remote, files = self._remote(node), self.files(node)
-        wheel_dir = f"{files.base}/wheels"
+        remote = self._remote(node)
+        wheel_dir = f"{self.install_root(node)}/wheels"
         venv = self.venv(node)
-        remote.exec(f"rm -rf {shlex.quote(files.run)} && mkdir -p {shlex.quote(wheel_dir)} "
-                    f"{shlex.quote(files.run)}")
+        remote.exec(["mkdir", "-p", wheel_dir])
         marker = f"{venv}/.deps-installed"
         ready = remote.exec(["test", "-f", marker], check=False).exit_status == 0
         if not ready:

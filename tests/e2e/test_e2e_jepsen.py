@@ -1,0 +1,177 @@
+"""End to end, as root: five local hosts, real kvserver nodes over SSH, real faults.
+
+`hosts up`; a 60-second register run with partitions and kills that comes back valid; a
+sessions run that comes back valid; the two negative controls (`--unsafe-stale-reads`,
+`--no-sessions`) caught; `hosts down`; and nothing left behind (no namespace, link,
+process, firewall chain or state file). Every run goes through the command line a person
+would type, and its store folder is checked for what a person would open.
+
+The hosts use a prefix, subnet and state directory of their own, so these tests never
+touch local hosts a person has up. Runtime: about 5 to 7 minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jepsen import hosts, net
+
+REPO = Path(__file__).resolve().parents[2]
+PREFIX, SUBNET = "rke", "10.77.203.0/24"
+MISSING = [tool for tool in ("ip", "iptables") if shutil.which(tool) is None]
+if not hosts.SSHD_PATH.exists():
+    MISSING.append(str(hosts.SSHD_PATH))
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, sshd)"),
+    pytest.mark.skipif(bool(MISSING), reason=f"missing {', '.join(MISSING)}"),
+    pytest.mark.timeout(900),
+]
+
+
+@dataclass(frozen=True)
+class Hosts:
+    state_dir: Path
+    store: Path
+
+    def args(self) -> list[str]:
+        return ["--prefix", PREFIX, "--subnet", SUBNET, "--state-dir", str(self.state_dir)]
+
+    def run_args(self) -> list[str]:
+        return ["--hosts-prefix", PREFIX, "--hosts-subnet", SUBNET,
+                "--hosts-state-dir", str(self.state_dir), "--store", str(self.store)]
+
+
+def jepsen(*argv: str, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "jepsen", *argv], cwd=REPO, text=True,
+                          capture_output=True, timeout=timeout_s, check=False)
+
+
+def leftovers(config: hosts.HostsConfig) -> list[str]:
+    found = [f"namespace {name}" for name in hosts.existing_namespaces(config)]
+    if hosts.link_exists(config.control_link):
+        found.append(f"link {config.control_link}")
+    if config.state_dir.exists():
+        found.append(f"directory {config.state_dir}")
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(config.state_dir) in text and hosts.pid_alive(int(cmdline.parent.name)):
+            found.append(f"process {cmdline.parent.name}: {text}")
+    rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=False)
+    if net.CHAIN in rules.stdout:
+        found.append("iptables chain in the root namespace")
+    return found
+
+
+@pytest.fixture(scope="module")
+def local_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
+    base = tmp_path_factory.mktemp("e2e")
+    made = Hosts(base / "hosts", base / "store")
+    config = hosts.HostsConfig(prefix=PREFIX, subnet=SUBNET, state_dir=made.state_dir)
+    try:
+        up = jepsen("hosts", *made.args(), "up", "--count", "5", timeout_s=120)
+        assert up.returncode == 0, up.stderr
+        assert "made 5 local hosts" in up.stdout
+        yield made
+    finally:
+        down = jepsen("hosts", *made.args(), "down", timeout_s=120)
+        assert down.returncode == 0, down.stderr
+    assert leftovers(config) == []
+
+
+def run(local_hosts: Hosts, *argv: str) -> tuple[int, dict[str, Any], Path, str]:
+    done = jepsen("run", *local_hosts.run_args(), "--no-progress", *argv)
+    lines = done.stdout.strip().splitlines()
+    assert lines, done.stderr
+    assert lines[-2].startswith("Verdict: "), done.stdout + done.stderr
+    assert lines[-1].startswith("Results: "), done.stdout
+    run_dir = Path(lines[-1].split()[1].rstrip("/"))
+    results = json.loads((run_dir / "results.json").read_text())
+    return done.returncode, results, run_dir, done.stdout + done.stderr
+
+
+def history_checks_valid(results: dict[str, Any]) -> None:
+    """Every check valid; the trace check may only be unknown because its validator is
+    not there yet (raftcore.validate), which the run states as such."""
+    for name, check in results["checks"].items():
+        if name == "trace" and check["valid"] == "unknown":
+            assert str(check.get("reason", "")).startswith("validator missing"), check
+            continue
+        assert check["valid"] is True, (name, check)
+
+
+def expected_code(results: dict[str, Any]) -> int:
+    return {True: 0, False: 1}.get(results["valid"], 2)
+
+
+def append_route_documented() -> bool:
+    api = REPO / "docs" / "http-api.md"
+    return api.is_file() and "append" in api.read_text(encoding="utf-8").lower()
+
+
+def test_register_with_partitions_and_kills_is_valid(local_hosts: Hosts) -> None:
+    code, results, run_dir, output = run(
+        local_hosts, "--workload", "register", "--nemesis", "partition,kill",
+        "--nemesis-interval", "8", "--time-limit", "60", "--seed", "1")
+    history_checks_valid(results)
+    assert code == expected_code(results), output
+    stats = results["checks"]["stats"]
+    assert stats["ok"] > 500, stats
+    for name in ("history.jsonl", "history.txt", "jepsen.log", "timeline.html",
+                 "linearizability.html", "latency-raw.png", "latency-quantiles.png",
+                 "rate.png", "index.html"):
+        assert (run_dir / name).stat().st_size > 0, name
+    for node in ("n1", "n2", "n3", "n4", "n5"):
+        assert (run_dir / node / "node.log").stat().st_size > 0
+        assert (run_dir / node / "trace.jsonl").stat().st_size > 0
+    history = (run_dir / "history.txt").read_text()
+    assert "start-partition" in history
+    assert "start-kill" in history
+    assert results["checks"]["liveness"]["recovered"] is True
+
+
+def test_unsafe_stale_reads_are_caught(local_hosts: Hosts) -> None:
+    code, results, _, output = run(
+        local_hosts, "--workload", "register", "--nemesis", "partition",
+        "--nemesis-interval", "4", "--time-limit", "30", "--unsafe-stale-reads",
+        "--seed", "2")
+    assert code == 1, output
+    assert results["checks"]["linearizable"]["valid"] is False
+    assert results["checks"]["linearizable"]["illegal_keys"]
+
+
+@pytest.mark.skipif(not append_route_documented(),
+                    reason="kvserver's HTTP API (docs/http-api.md) has no append route yet; "
+                    "the sessions workload appends")
+def test_sessions_are_exactly_once(local_hosts: Hosts) -> None:
+    code, results, _, output = run(
+        local_hosts, "--workload", "sessions", "--nemesis", "partition,kill",
+        "--nemesis-interval", "6", "--time-limit", "30", "--seed", "3")
+    history_checks_valid(results)
+    assert code == expected_code(results), output
+    assert results["checks"]["exactly-once"]["acknowledged"] > 100
+
+
+@pytest.mark.skipif(not append_route_documented(),
+                    reason="kvserver's HTTP API (docs/http-api.md) has no append route yet; "
+                    "the sessions workload appends")
+def test_no_sessions_duplicates_are_caught(local_hosts: Hosts) -> None:
+    code, results, _, output = run(
+        local_hosts, "--workload", "sessions", "--no-sessions", "--nemesis", "partition",
+        "--nemesis-interval", "6", "--time-limit", "20", "--seed", "4")
+    assert code == 1, output
+    assert results["checks"]["exactly-once"]["duplicated"] > 0
