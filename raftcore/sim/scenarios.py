@@ -180,8 +180,42 @@ def july2015(world: World, rng: random.Random) -> list[str]:
     return steps
 
 
+def promoted_learner(world: World, rng: random.Random) -> list[str]:
+    """Liveness: a learner promoted in entries it has not received yet must still vote.
+
+    Voters a, b and learner l. The leader a promotes l (committed with b), then removes b
+    (on a alone), and reboots, which deposes it. Now a's configuration is
+    {a, l} and only l can elect it, while l still believes it is a learner; b's
+    configuration {a, b, l} needs a or l, and a refuses b (a's log is longer). If l refuses
+    to vote because it thinks it is a learner, no leader can ever be elected again.
+    """
+    a, b, c = rng.sample(sorted(world.node_ids), 3)
+    steps: list[str] = []
+    _only_ticking(world, a)
+    _wait(world, "a leads", lambda: _is_leader(world, a) and _node(world, a).commit_index >= 1)
+    _wait(world, "remove c", lambda: world.conf_change(ConfChangeKind.REMOVE_SERVER, c))
+    learner = world.add_node()
+    _wait(world, "add learner", lambda: world.conf_change(ConfChangeKind.ADD_LEARNER, learner))
+    index = _node(world, a).last_index
+    _wait(world, "learner caught up", lambda: _node(world, learner).commit_index >= index)
+    steps.append("two voters and a learner")
+    _connect(world, [a, b], [learner])
+    _wait(world, "promote", lambda: world.conf_change(ConfChangeKind.PROMOTE_LEARNER, learner))
+    index = _node(world, a).last_index
+    _wait(world, "promotion committed", lambda: _node(world, a).commit_index >= index)
+    _connect(world, [a], [b], [learner])
+    _wait(world, "remove b", lambda: world.conf_change(ConfChangeKind.REMOVE_SERVER, b))
+    steps.append("a alone holds the configuration {a, learner}")
+    world.crash(a, lose_unsynced=False)  # A reboot deposes a; its log keeps {a, learner}.
+    world.start(a)
+    world.frozen = set()
+    steps.append("a deposed")
+    return steps
+
+
 SCENARIOS: dict[str, tuple[int, Callable[[World, random.Random], list[str]]]] = {
     "figure8": (3, figure8),
     "july2015": (5, july2015),
+    "promoted_learner": (3, promoted_learner),
 }
 """name -> (nodes, scenario)"""
