@@ -48,6 +48,7 @@ class RaftLog:
     """Storage plus the unstable suffix; see the module docstring."""
 
     __slots__ = (
+        "_last",
         "applied",
         "applying",
         "committed",
@@ -64,6 +65,9 @@ class RaftLog:
         self.unstable_entries: list[Entry] = []
         self.unstable_offset = last + 1
         self.unstable_snapshot: Snapshot | None = None
+        # The last index changes only through `append` and `restore` (the driver persists
+        # exactly what it was handed), so it is kept rather than recomputed.
+        self._last = last
         self.committed = first - 1
         self.applied = first - 1
         self.applying = first - 1
@@ -76,11 +80,7 @@ class RaftLog:
         return self.storage.first_index()
 
     def last_index(self) -> int:
-        if self.unstable_entries:
-            return self.unstable_offset + len(self.unstable_entries) - 1
-        if self.unstable_snapshot is not None:
-            return self.unstable_snapshot.meta.index
-        return self.storage.last_index()
+        return self._last
 
     def term(self, index: int) -> int:
         """The term at `index`; raises Compacted / Unavailable outside the log."""
@@ -142,9 +142,11 @@ class RaftLog:
     def find_conflict(self, entries: Sequence[Entry]) -> int:
         """Index of the first entry whose term differs from ours (or that we lack), 0 if
         every entry is already in the log."""
+        last = self.last_index()
         for entry in entries:
-            if not self.match_term(entry.index, entry.term):
-                return entry.index
+            index = entry.index
+            if index > last or not self.match_term(index, entry.term):
+                return index
         return 0
 
     def first_index_of_term(self, index: int) -> int:
@@ -195,7 +197,8 @@ class RaftLog:
         else:
             del self.unstable_entries[first - offset :]
             self.unstable_entries.extend(entries)
-        return self.last_index()
+        self._last = last = entries[-1].index
+        return last
 
     def maybe_append(
         self, prev_index: int, prev_term: int, committed: int, entries: Sequence[Entry]
@@ -252,4 +255,5 @@ class RaftLog:
         self.unstable_snapshot = snapshot
         self.unstable_entries = []
         self.unstable_offset = index + 1
+        self._last = index
         self.committed = index

@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 
-from raftcore import confchange
+from raftcore import confchange, fastmsg
 from raftcore.bugs import PlantedBug
 from raftcore.config import Config
 from raftcore.election import ElectionMixin
@@ -240,7 +240,8 @@ class Node(ElectionMixin, ReplicationMixin):
         if self._hard_state_changed():
             prev = self._prev_hard_state
             must_sync = prev.current_term != self._term or prev.voted_for != self._voted_for
-            hard_state = self._prev_hard_state = self._hard_state()
+            hard_state = fastmsg.hard_state(self._term, self._voted_for, log.committed)
+            self._prev_hard_state = hard_state
             if self._bug is PlantedBug.FORGET_PERSIST_VOTE:
                 hard_state = HardState(hard_state.current_term, None, hard_state.commit_index)
         snapshot = log.unstable_snapshot
@@ -250,18 +251,19 @@ class Node(ElectionMixin, ReplicationMixin):
         if committed_entries:
             log.applying = committed_entries[-1].index
         entries = tuple(log.unstable_entries)
-        ready = Ready(
-            soft_state=soft_state,
-            hard_state=hard_state,
-            entries=entries,
-            snapshot=snapshot,
-            messages=tuple(self._msgs),
-            committed_entries=committed_entries,
-            read_states=tuple(self._read_states),
-            must_sync=must_sync or bool(entries) or snapshot is not None,
+        ready = fastmsg.ready(
+            soft_state,
+            hard_state,
+            entries,
+            snapshot,
+            tuple(self._msgs),
+            committed_entries,
+            tuple(self._read_states) if self._read_states else (),
+            must_sync or bool(entries) or snapshot is not None,
         )
         self._msgs = []
-        self._read_states = []
+        if self._read_states:
+            self._read_states = []
         self._outstanding = ready
         return ready
 

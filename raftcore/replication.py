@@ -24,6 +24,7 @@ term so a stale leader learns it); every iteration over members is in sorted ord
 
 from __future__ import annotations
 
+from raftcore import fastmsg
 from raftcore.core import NodeCore
 from raftcore.errors import Compacted
 from raftcore.progress import Progress, ProgressState
@@ -102,14 +103,17 @@ class ReplicationMixin(NodeCore):
         else:
             read_round = read_only.read_round if len(read_only) else 0
         committed = self._log.committed
+        term, self_id = self._term, self._id
         for to, pr in self._progress.items():
-            msg = HeartbeatRequest(
-                term=self._term,
-                from_id=self._id,
-                to_id=to,
-                commit_index=min(pr.match_index, committed),
-                read_round=read_round,
-                seq=self._next_seq(),
+            self._seq += 1
+            match_index = pr.match_index
+            msg = fastmsg.heartbeat_request(
+                term,
+                self_id,
+                to,
+                match_index if match_index < committed else committed,
+                read_round,
+                self._seq,
             )
             self._msgs.append(msg)
             if self._tracer is not None:
@@ -123,12 +127,12 @@ class ReplicationMixin(NodeCore):
         log = self._log
         next_index = pr.next_index
         last = log.last_index()
+        if next_index > last and not send_if_empty:
+            return False
         try:
             prev_term = log.term(next_index - 1)
             entries: tuple[Entry, ...]
             if next_index > last:
-                if not send_if_empty:
-                    return False
                 entries = ()
             else:
                 config = self._config
@@ -136,15 +140,9 @@ class ReplicationMixin(NodeCore):
                 entries = tuple(log.entries(next_index, hi, config.max_bytes_per_msg))
         except Compacted:
             return self._send_snapshot(to, pr)
-        msg = AppendEntriesRequest(
-            term=self._term,
-            from_id=self._id,
-            to_id=to,
-            prev_log_index=next_index - 1,
-            prev_log_term=prev_term,
-            entries=entries,
-            leader_commit=log.committed,
-            seq=self._next_seq(),
+        self._seq += 1
+        msg = fastmsg.append_entries_request(
+            self._term, self._id, to, next_index - 1, prev_term, entries, log.committed, self._seq
         )
         pr.sent_entries(next_index - 1 + len(entries), len(entries))
         self._msgs.append(msg)
@@ -196,16 +194,17 @@ class ReplicationMixin(NodeCore):
         conflict_term: int = 0,
         conflict_index: int = 0,
     ) -> AppendEntriesResponse:
-        reply = AppendEntriesResponse(
-            term=self._term,
-            from_id=self._id,
-            to_id=to,
-            success=success,
-            match_index=match_index,
-            reject_index=reject_index,
-            conflict_term=conflict_term,
-            conflict_index=conflict_index,
-            seq=self._next_seq(),
+        self._seq += 1
+        reply = fastmsg.append_entries_response(
+            self._term,
+            self._id,
+            to,
+            success,
+            match_index,
+            reject_index,
+            conflict_term,
+            conflict_index,
+            self._seq,
         )
         self._msgs.append(reply)
         return reply
@@ -264,12 +263,9 @@ class ReplicationMixin(NodeCore):
             self._accept_leader(msg.from_id)
             log = self._log
             log.commit_to(min(msg.commit_index, log.last_index()))
-            reply = HeartbeatResponse(
-                term=self._term,
-                from_id=self._id,
-                to_id=msg.from_id,
-                read_round=msg.read_round,
-                seq=self._next_seq(),
+            self._seq += 1
+            reply = fastmsg.heartbeat_response(
+                self._term, self._id, msg.from_id, msg.read_round, self._seq
             )
         if reply is not None:
             self._msgs.append(reply)
@@ -335,9 +331,11 @@ class ReplicationMixin(NodeCore):
         if self._tracer is not None:
             self._emit_msg("HandleAppendEntriesResponse", msg)
         if updated:
-            self._maybe_commit()
-            if self._role is not Role.LEADER:
-                return
+            # Only a match that passed the commit index can move it.
+            if pr.match_index > self._log.committed:
+                self._maybe_commit()
+                if self._role is not Role.LEADER:
+                    return
             if self._transfer_target == to and pr.match_index == self._log.last_index():
                 self._send_timeout_now(to)
         while self._send_append(to, send_if_empty=False):
