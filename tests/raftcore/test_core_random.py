@@ -12,6 +12,7 @@ import random
 import pytest
 from raftcore_harness import Cluster
 
+from raftcore.bugs import PlantedBug
 from raftcore.config import Config
 from raftcore.errors import RaftError
 from raftcore.types import ConfChange, ConfChangeKind, Role
@@ -130,8 +131,8 @@ def membership_change(cluster: Cluster, rng: random.Random, spare: list[str]) ->
         pass
 
 
-@pytest.mark.parametrize("seed", range(24))
-def test_random_schedule_keeps_raft_safe(seed: int) -> None:
+def random_run(seed: int, bug: PlantedBug | None = None) -> tuple[Cluster, Checker]:
+    """3,000 random steps from `seed`, checking safety after each (raises on a breach)."""
     rng = random.Random(seed)
     options = {
         "pre_vote": rng.random() < 0.7,
@@ -141,7 +142,9 @@ def test_random_schedule_keeps_raft_safe(seed: int) -> None:
         "election_timeout_ticks": rng.choice([3, 5, 10]),
     }
     cluster = Cluster(
-        ["n1", "n2", "n3"], seed=seed, config=lambda i: Config(id=i, **options)
+        ["n1", "n2", "n3"],
+        seed=seed,
+        config=lambda i: Config(id=i, planted_bug=bug, **options),
     )
     checker = Checker(cluster)
     spare = ["n6", "n5", "n4"]
@@ -150,6 +153,22 @@ def test_random_schedule_keeps_raft_safe(seed: int) -> None:
         step(cluster, rng, spare)
         checker.restarted = {n for n, node in cluster.nodes.items() if before.get(n) != id(node)}
         checker.check()
+    return cluster, checker
+
+
+def test_negative_control_double_vote_is_caught() -> None:
+    # The same schedules with a planted bug (two votes in one term) must breach safety.
+    for seed in range(16):
+        with contextlib.suppress(AssertionError):
+            random_run(seed, PlantedBug.DOUBLE_VOTE)
+            continue
+        return
+    raise AssertionError("DOUBLE_VOTE went unnoticed in 16 random schedules")
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_schedule_keeps_raft_safe(seed: int) -> None:
+    cluster, checker = random_run(seed)
     # Liveness on a calm network: a leader commits a fresh entry everywhere.
     cluster.network.clear()
     proposed = False
