@@ -11,7 +11,7 @@ results.json:
                 "liveness": {...}, "stats": {...}, "trace": {...}},
      "workload": ..., "test": ..., "analyzed_at": ..., "files": {...}}
 
-Trace validation: the node traces (<node>/trace.jsonl) are merged and validated with
+Trace validation: the node traces (<node>/trace.jsonl.gz) are merged and validated with
 `raftcore.validate` when that module exists; when it does not, or the run has no traces
 (the in-memory DB), the check says so and counts as unknown (real runs) or is left out
 (in-memory runs, which have no Raft at all).
@@ -19,8 +19,11 @@ Trace validation: the node traces (<node>/trace.jsonl) are merged and validated 
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -55,21 +58,32 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], list[Op]]:
 
 def validate_traces(run_dir: Path, nodes: list[str]) -> dict[str, Any]:
     """The trace check: merged node traces against the spec, via raftcore.validate."""
-    traces = [run_dir / node / TRACE_FILE for node in nodes]
-    present = [path for path in traces if path.is_file() and path.stat().st_size > 0]
+    present = [path for node in nodes for path in (run_dir / node / TRACE_FILE,
+                                                   run_dir / node / f"{TRACE_FILE}.gz")
+               if path.is_file() and path.stat().st_size > 0]
     if not present:
         return {"valid": checks.UNKNOWN, "reason": "no node traces were collected"}
     try:
         validate = importlib.import_module("raftcore.validate")
     except ImportError:
         return {"valid": checks.UNKNOWN, "reason": "validator missing: raftcore.validate is "
-                "not available in this installation", "traces": [str(p) for p in present]}
+                "not available in this installation", "traces": len(present)}
     entry = getattr(validate, "validate_node_traces", None)
     if entry is None:
         return {"valid": checks.UNKNOWN, "reason": "validator missing: raftcore.validate has "
-                "no validate_node_traces"}
+                "no validate_node_traces", "traces": len(present)}
     started = time.monotonic()
-    outcome = entry(present)
+    with tempfile.TemporaryDirectory(prefix="traces-") as scratch:
+        plain = []
+        for path in present:
+            if path.suffix != ".gz":
+                plain.append(path)
+                continue
+            target = Path(scratch) / f"{path.parent.name}-{TRACE_FILE}"
+            with gzip.open(path, "rb") as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink)
+            plain.append(target)
+        outcome = entry(plain)
     verdict = getattr(outcome, "valid", outcome)
     valid: checks.Valid = verdict if isinstance(verdict, bool) else checks.UNKNOWN
     return {"valid": valid, "detail": str(outcome)[:2000],

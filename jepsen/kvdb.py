@@ -18,7 +18,7 @@ otherwise):
                              reinstalled for every run (local hosts share one of each,
                              in BASE/shared/)
     run/data/                kvserver's DATA_DIR            run/kvserver.log, kvserver.pid
-    run/trace.jsonl          kvserver --trace
+    run/trace.jsonl          kvserver --trace (stored gzipped as <node>/trace.jsonl.gz)
 
 Rules:
 - Every process is found through its pid file (control.py), never by name.
@@ -30,9 +30,11 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import secrets
 import shlex
+import shutil
 import socket
 import sys
 import time
@@ -252,6 +254,12 @@ class KvDB:
                     remote.download(remote_path, folder / name)
                 except RemoteError as error:
                     (folder / f"{name}.missing").write_text(f"{error}\n", encoding="utf-8")
+            trace = folder / "trace.jsonl"
+            if trace.is_file():
+                # Traces run to tens of megabytes per node and compress about tenfold.
+                with trace.open("rb") as source, gzip.open(f"{trace}.gz", "wb") as target:
+                    shutil.copyfileobj(source, target)
+                trace.unlink()
 
         self._on_all(fetch)
 

@@ -137,7 +137,7 @@ def test_register_with_partitions_and_kills_is_valid(local_hosts: Hosts) -> None
         assert (run_dir / name).stat().st_size > 0, name
     for node in ("n1", "n2", "n3", "n4", "n5"):
         assert (run_dir / node / "node.log").stat().st_size > 0
-        assert (run_dir / node / "trace.jsonl").stat().st_size > 0
+        assert (run_dir / node / "trace.jsonl.gz").stat().st_size > 0
     history = (run_dir / "history.txt").read_text()
     assert "start-partition" in history
     assert "start-kill" in history
