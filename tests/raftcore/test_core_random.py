@@ -20,7 +20,7 @@ from raftcore.types import ConfChange, ConfChangeKind, Role
 
 class Checker:
     """Election safety, log matching, leader completeness, state machine safety,
-    commit index monotonicity."""
+    commit index monotonicity, and a cluster clock that never goes backwards."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -37,6 +37,14 @@ class Checker:
                 assert previous == node_id, f"two leaders in term {node.current_term}"
             self._check_committed(node_id)
         self._check_log_matching()
+        self._check_cluster_clock()
+
+    def _check_cluster_clock(self) -> None:
+        """The cluster time carried by entries never goes backwards along a log."""
+        for node_id, node in self.cluster.nodes.items():
+            entries = node._log.entries(node.first_index, node.last_index + 1)
+            times = [entry.cluster_time_ticks for entry in entries]
+            assert times == sorted(times), f"cluster time goes backwards in {node_id}'s log"
 
     def _entries(self, node_id: str) -> dict[int, tuple[int, bytes, int]]:
         node = self.cluster.nodes[node_id]

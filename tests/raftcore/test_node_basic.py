@@ -53,3 +53,24 @@ def test_restart_with_configuration_entries_in_the_log() -> None:
     node = cluster.restart("n2")
     assert node.membership.learners == {"n4"}
     assert node.pending_conf_index == 2
+
+
+def test_cluster_clock_starts_at_the_last_entry_and_advances_per_leader_tick() -> None:
+    cluster = Cluster(["n1", "n2", "n3"])
+    leader = cluster.elect("n1")
+    cluster.tick_all(5)
+    index = leader.propose(b"a")
+    cluster.stabilize()
+    first = cluster.storages["n1"].entries(index, index + 1)[0].cluster_time_ticks
+    assert first == 5
+    # A new leader continues from the last entry's time, never below it.
+    cluster.down.add("n1")
+    cluster.tick_all(40)
+    new_leader = cluster.leader()
+    assert new_leader.id != "n1"
+    later = new_leader.propose(b"b")
+    cluster.stabilize()
+    entries = cluster.storages[new_leader.id].entries(1, later + 1)
+    times = [entry.cluster_time_ticks for entry in entries]
+    assert times == sorted(times)
+    assert times[-1] >= first
