@@ -1,0 +1,111 @@
+"""The Ready contract: what is handed out together, once, and only after it changed."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from raftcore_paper_util import elect, node_with_log, persist
+
+from raftcore.node import Node
+from raftcore.types import (
+    AppendEntriesRequest,
+    AppendEntriesResponse,
+    Entry,
+    RequestVoteRequest,
+    RequestVoteResponse,
+    Role,
+)
+
+
+def test_a_vote_leaves_with_the_hard_state_that_records_it() -> None:
+    node, _ = node_with_log("n1")
+    node.step(RequestVoteRequest(term=1, from_id="n2", to_id="n1", last_log_index=0,
+                                 last_log_term=0))
+    ready = node.ready()
+    assert ready.hard_state is not None
+    assert ready.hard_state.voted_for == "n2"
+    assert ready.must_sync
+    (reply,) = ready.messages
+    assert isinstance(reply, RequestVoteResponse)
+    assert reply.vote_granted
+
+
+def test_an_append_answer_leaves_with_the_entries_it_acknowledges() -> None:
+    node, _ = node_with_log("n1")
+    node.step(
+        AppendEntriesRequest(term=1, from_id="n2", to_id="n1", prev_log_index=0, prev_log_term=0,
+                             entries=(Entry(1, 1), Entry(1, 2)), leader_commit=0)
+    )
+    ready = node.ready()
+    assert [e.index for e in ready.entries] == [1, 2]
+    assert ready.must_sync
+    (reply,) = ready.messages
+    assert isinstance(reply, AppendEntriesResponse)
+    assert reply.match_index == 2
+
+
+def test_one_ready_at_a_time() -> None:
+    node, _ = node_with_log("n1")
+    while not node.has_ready():
+        node.tick()
+    ready = node.ready()
+    with pytest.raises(AssertionError):
+        node.ready()
+    with pytest.raises(AssertionError):
+        node.advance(type(ready)())
+    node.advance(ready)
+    assert not node.has_ready()
+
+
+def test_committed_entries_are_handed_out_once_and_soft_state_on_change() -> None:
+    node, storage = node_with_log("n1", voters=("n1",))
+    elect(node, storage)  # Single voter: leader and the no-op committed at once.
+    node.propose(b"a")
+    first = persist(node, storage)
+    assert [e.data for e in first.committed_entries] == [b"a"]
+    assert first.soft_state is None
+    assert not node.has_ready()
+    node.propose(b"b")
+    second = persist(node, storage)
+    assert [e.data for e in second.committed_entries] == [b"b"]
+    assert node.applied_index == 3
+
+
+def test_commit_only_change_does_not_require_sync() -> None:
+    node, storage = node_with_log("n1")
+    node.step(
+        AppendEntriesRequest(term=1, from_id="n2", to_id="n1", prev_log_index=0, prev_log_term=0,
+                             entries=(Entry(1, 1),), leader_commit=0)
+    )
+    persist(node, storage)
+    node.step(
+        AppendEntriesRequest(term=1, from_id="n2", to_id="n1", prev_log_index=1, prev_log_term=1,
+                             entries=(), leader_commit=1)
+    )
+    ready = persist(node, storage)
+    assert ready.hard_state is not None
+    assert ready.hard_state.commit_index == 1
+    assert not ready.must_sync
+
+
+def test_restart_replays_committed_entries_from_the_snapshot() -> None:
+    node, storage = node_with_log("n1", voters=("n1",))
+    elect(node, storage)
+    node.propose(b"a")
+    persist(node, storage)
+    restarted = Node(node.config, storage, random.Random(3))
+    ready = restarted.ready()
+    assert [e.index for e in ready.committed_entries] == [1, 2]
+    assert restarted.role is Role.FOLLOWER
+
+
+def test_unpersisted_state_is_lost_on_restart() -> None:
+    # The vote was cast in memory but never handed out: a restart has no trace of it,
+    # and the answer promising it never left either.
+    node, storage = node_with_log("n1")
+    node.step(RequestVoteRequest(term=1, from_id="n2", to_id="n1", last_log_index=0,
+                                 last_log_term=0))
+    restarted = Node(node.config, storage, random.Random(1))
+    assert restarted.voted_for is None
+    assert restarted.current_term == 0
