@@ -179,8 +179,8 @@ class KvDB:
 
     # ------------------------------------------------------------ setup and teardown
     def setup(self) -> None:
+        self._on_all(self._remote)  # an unreachable node fails the run before any build
         self.wheel_set = wheels.build()
-        self._on_all(self._remote)
         self._on_all(self._prepare)
         if self.target.local_hosts:
             self._install(self.nodes[0])

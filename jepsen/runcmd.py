@@ -23,10 +23,12 @@ from typing import Any, TextIO
 
 from jepsen import analysis, store
 from jepsen.core import RunState, SetupFailed, TestConfig, run_test
-from jepsen.db import DB
+from jepsen.db import DB, DBError
 from jepsen.history import History
 from jepsen.pages import valid_text
 from jepsen.progress import Progress
+from jepsen.remote import RemoteError
+from jepsen.wheels import WheelBuildError
 from jepsen.workloads import WORKLOADS
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN, EXIT_INTERNAL = 0, 1, 2, 255
@@ -100,8 +102,10 @@ def execute(config: TestConfig, db: DB, store_root: Path, *, show_progress: bool
                  workload.description(), ",".join(config.nodes), config.nemesis_spec,
                  config.seed)
         run_test(config, db, history, state)
-    except SetupFailed as failure:
-        error = f"setup failed: {failure}"
+    except (SetupFailed, DBError, RemoteError, WheelBuildError) as failure:
+        # Operating errors: an unreachable host, a refused login, a node that would not
+        # start, a wheel that would not build. The message names the host and the cause.
+        error = f"{state.phase} failed: {failure}"
         log.error("%s", error)
     except Exception:
         error = "internal error: " + traceback.format_exc(limit=8).strip().splitlines()[-1]
