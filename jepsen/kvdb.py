@@ -71,12 +71,15 @@ class Target:
 
 def target_from_args(args: argparse.Namespace, nodes: tuple[str, ...]) -> Target:
     """Real hosts from the node options, or the local hosts (made if needed) without them."""
+    overrides: dict[str, object] = {"prefix": args.hosts_prefix, "subnet": args.hosts_subnet}
+    if args.hosts_state_dir is not None:
+        overrides["state_dir"] = args.hosts_state_dir.resolve()
+    config = hosts.config_from_env(**overrides)
     if not nodes:
-        overrides: dict[str, object] = {"prefix": args.hosts_prefix,
-                                        "subnet": args.hosts_subnet}
-        if args.hosts_state_dir is not None:
-            overrides["state_dir"] = args.hosts_state_dir.resolve()
-        return local_hosts_target(hosts.config_from_env(**overrides))
+        return local_hosts_target(config)
+    local = _local_hosts_named(config, nodes)
+    if local is not None:
+        return local
     addresses = {}
     for node in nodes:
         try:
@@ -86,6 +89,20 @@ def target_from_args(args: argparse.Namespace, nodes: tuple[str, ...]) -> Target
     ssh = SshOptions(username=args.username, private_key_path=args.ssh_private_key,
                      port=args.ssh_port, strict_host_key_checking=args.strict_host_key_checking)
     return Target(nodes, ssh, addresses, REMOTE_BASE, "python3")
+
+
+def _local_hosts_named(config: hosts.HostsConfig, nodes: tuple[str, ...]) -> Target | None:
+    """The local hosts, when they are up and `nodes` are all among them (`--nodes n1..n3`
+    then means those local hosts); None otherwise."""
+    try:
+        state = hosts.load_state(config)
+    except hosts.HostsError:
+        return None
+    if state is None or not set(nodes) <= {h.name for h in state.hosts}:
+        return None
+    whole = local_hosts_target(config)
+    return Target(nodes, whole.ssh, {n: whole.addresses[n] for n in nodes}, whole.base_dir,
+                  whole.python, local_hosts=True)
 
 
 def local_hosts_target(config: hosts.HostsConfig, count: int = 5) -> Target:
