@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite drives for real: Java for TLC, OpenSSH server
-# and iptables for the harness's local hosts, Chromium for the browser tests.
+# Installs the Debian packages the project drives for real: venv support for Python, Java for
+# TLC, OpenSSH server and iptables for the harness's local hosts, Chromium for browser tests.
 # Runs as root (CI, a fresh machine); without root it lists what is missing and returns 0,
 # and the tests that need the missing parts skip with a reason.
 set -euo pipefail
 need=()
+python3 -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
