@@ -62,6 +62,9 @@ class ElectionMixin(NodeCore):
         # A pre-candidate keeps its term and vote: a pre-vote changes nothing durable.
         self._role = Role.PRE_CANDIDATE
         self._leader_id = None
+        # Our timer fired, so a full election timeout has passed since the restart: the
+        # restart lease is over (keeping it would refuse pre-votes for ever longer).
+        self._restart_lease = False
         self._votes = {}
         self._election_elapsed = 0
         self._randomize_election_timeout()
