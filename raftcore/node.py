@@ -96,6 +96,12 @@ class Node(ElectionMixin, ReplicationMixin):
                     return
                 if not msg.pre_vote:  # type: ignore[union-attr]
                     self._update_term(msg)
+            elif msg_type in _ANSWERS and self._keeps_lease_promise():
+                # An answer to something we sent in an earlier role, delayed: its term
+                # must not end the lease we promised our leader (lease reads rely on it).
+                if self._tracer is not None:
+                    self._emit_msg(_ANSWER_HANDLER_NAMES[msg_type], msg)
+                return
             elif not (
                 msg_type is RequestVoteResponse
                 and msg.pre_vote  # type: ignore[union-attr]
@@ -103,6 +109,11 @@ class Node(ElectionMixin, ReplicationMixin):
             ):
                 self._update_term(msg)
         _HANDLERS[type(msg)](self, msg)
+
+    def _keeps_lease_promise(self) -> bool:
+        """With lease reads, a follower inside its leader lease ignores higher-term
+        answers (vote, append and heartbeat responses): only requests may end it."""
+        return self._config.lease_reads and self._role is Role.FOLLOWER and self._in_lease()
 
     def propose(self, data: bytes) -> int:
         """ClientRequest: append a normal entry; returns its index."""
@@ -384,4 +395,11 @@ _HANDLERS: dict[type, Callable[[Node, Message], None]] = {
     RequestVoteResponse: Node._handle_request_vote_response,  # type: ignore[dict-item]
     InstallSnapshotRequest: Node._handle_install_snapshot_request,  # type: ignore[dict-item]
     TimeoutNow: Node._handle_timeout_now,  # type: ignore[dict-item]
+}
+
+_ANSWERS = frozenset((RequestVoteResponse, AppendEntriesResponse, HeartbeatResponse))
+_ANSWER_HANDLER_NAMES: dict[type, str] = {
+    RequestVoteResponse: "HandleRequestVoteResponse",
+    AppendEntriesResponse: "HandleAppendEntriesResponse",
+    HeartbeatResponse: "HandleHeartbeatResponse",
 }
