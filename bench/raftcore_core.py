@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    .venv/bin/python tests/raftcore/raftcore_microbench.py
+    .venv/bin/python -m bench.raftcore_core
 
 Three or five nodes pass messages in a loop through an ideal network (no loss, no delay),
 the driver persisting every Ready into MemoryStorage. Two workloads:
