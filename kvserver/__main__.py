@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from aiohttp import web
 
 from kvserver.diskstorage import FsyncMode
 from kvserver.errors import ConfigError, KvServerError
-from kvserver.http import make_app
+from kvserver.http import LATENCY_KEY, LIMITS_KEY, make_app
+from kvserver.httpfront import make_front
 from kvserver.node import PLANTED_ACK_BEFORE_PERSIST, KvNode, NodeOptions, split_address
 
 try:
@@ -59,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--session-timeout-s", type=float, default=600.0)
     parser.add_argument("--lease-reads", action="store_true",
                         help="serve reads from the leader lease instead of a heartbeat round")
+    parser.add_argument("--http-server", choices=["front", "aiohttp"], default="front",
+                        help="front: the fast HTTP front (kvserver/httpfront.py) before the "
+                             "aiohttp application; aiohttp: the application alone")
     parser.add_argument("--event-loop", choices=["auto", "asyncio", "uvloop"], default="auto",
                         help="auto: uvloop when it is installed")
     parser.add_argument("--log-level", default="WARNING",
@@ -121,13 +126,23 @@ async def join_cluster(node: KvNode, join_address: str) -> None:
             delay_s = min(delay_s * 2, 2.0)
 
 
-async def serve(options: NodeOptions) -> int:
+async def serve(options: NodeOptions, http_server: str = "front") -> int:
     node = KvNode(options)
     await node.start()
-    runner = web.AppRunner(make_app(node), access_log=None)
+    app = make_app(node)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, port = split_address(options.http_address)
-    await web.TCPSite(runner, host, port).start()
+    front = None
+    if http_server == "aiohttp":
+        await web.TCPSite(runner, host, port).start()
+    else:
+        # The front serves the public address; the application listens privately.
+        private = socket.socket()
+        private.bind(("127.0.0.1", 0))
+        await web.SockSite(runner, private).start()
+        front = make_front(node, app[LIMITS_KEY], private.getsockname()[:2], app[LATENCY_KEY])
+        await front.start(host, port)
     log.info("node %s serving HTTP on %s, peers on %s", options.node_id,
              options.http_address, options.raft_address)
     stop = asyncio.Event()
@@ -147,6 +162,8 @@ async def serve(options: NodeOptions) -> int:
         join_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await join_task
+    if front is not None:
+        await front.close()
     await runner.cleanup()
     await node.stop()
     return code
@@ -165,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             print("kvserver: --event-loop uvloop, but uvloop is not installed", file=sys.stderr)
             return 2
         if HAVE_UVLOOP and args.event_loop != "asyncio":
-            return int(uvloop.run(serve(options)))
-        return asyncio.run(serve(options))
+            return int(uvloop.run(serve(options, args.http_server)))
+        return asyncio.run(serve(options, args.http_server))
     except KvServerError as exc:
         log.critical("%s", exc)
         print(f"kvserver: {exc}", file=sys.stderr)

@@ -92,12 +92,14 @@ def bad_request(message: str, code: str = "bad_request", status: int = 400) -> N
 
 def parse_key(request: web.Request, key: str | None = None) -> str:
     key = request.match_info.get("key", "") if key is None else key
+    return check_key(key, request.app[LIMITS_KEY])
+
+
+def check_key(key: str, limits: Limits) -> str:
     if not key:
         bad_request("the key must not be empty", "bad_key")
-    if len(key.encode("utf-8", "surrogatepass")) > request.app[LIMITS_KEY].max_key_bytes:
-        bad_request(
-            f"key longer than {request.app[LIMITS_KEY].max_key_bytes} bytes", "key_too_large", 413
-        )
+    if len(key.encode("utf-8", "surrogatepass")) > limits.max_key_bytes:
+        bad_request(f"key longer than {limits.max_key_bytes} bytes", "key_too_large", 413)
     try:
         key.encode("utf-8")
     except UnicodeEncodeError:
@@ -106,20 +108,24 @@ def parse_key(request: web.Request, key: str | None = None) -> str:
 
 
 def check_value(request: web.Request, value: str) -> str:
-    if len(value.encode("utf-8")) > request.app[LIMITS_KEY].max_value_bytes:
-        bad_request(
-            f"value longer than {request.app[LIMITS_KEY].max_value_bytes} bytes",
-            "value_too_large", 413,
-        )
+    return check_value_size(value, request.app[LIMITS_KEY])
+
+
+def check_value_size(value: str, limits: Limits) -> str:
+    if len(value.encode("utf-8")) > limits.max_value_bytes:
+        bad_request(f"value longer than {limits.max_value_bytes} bytes", "value_too_large", 413)
     return value
 
 
-async def read_text(request: web.Request) -> str:
-    body = await request.read()
+def decode_text(body: bytes) -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         bad_request("the body is not valid UTF-8", "bad_value")
+
+
+async def read_text(request: web.Request) -> str:
+    return decode_text(await request.read())
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
@@ -134,7 +140,12 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
 
 
 def session_header(request: web.Request) -> SessionHeader | None:
-    raw = {name: request.headers.get(name) for name in SESSION_HEADERS}
+    return session_from_headers(request.headers.get)
+
+
+def session_from_headers(get: Callable[[str], str | None]) -> SessionHeader | None:
+    """The session header of a request, from its (case-insensitive) header getter."""
+    raw = {name: get(name) for name in SESSION_HEADERS}
     if raw["Client-Id"] is None:
         if raw["Request-Seq"] is not None or raw["Ack-Seq"] is not None:
             bad_request("Request-Seq and Ack-Seq need a Client-Id", "bad_session")
@@ -157,7 +168,10 @@ def session_header(request: web.Request) -> SessionHeader | None:
 
 
 def parse_consistency(request: web.Request) -> Consistency:
-    text = request.query.get("consistency", Consistency.LINEARIZABLE.value)
+    return consistency_from(request.query.get("consistency", Consistency.LINEARIZABLE.value))
+
+
+def consistency_from(text: str) -> Consistency:
     try:
         return Consistency(text)
     except ValueError:
@@ -488,6 +502,23 @@ def raft_error(exc: RaftError) -> ApiError:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def api_error_for(exc: BaseException) -> ApiError | None:
+    """The answer to an operating error raised while serving a request (NotLeader aside,
+    which is forwarded); None for anything that is not an operating error."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, NoLeader):
+        return ApiError(503, exc.message, definite=True, code=exc.code,
+                        headers={"Retry-After": RETRY_AFTER_S})
+    if isinstance(exc, RequestFailed):
+        headers = {"Retry-After": RETRY_AFTER_S} if exc.status == 503 else {}
+        return ApiError(exc.status, exc.message, definite=exc.definite, code=exc.code,
+                        headers=headers)
+    if isinstance(exc, RaftError) and not isinstance(exc, NotLeader):
+        return raft_error(exc)
+    return None
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
@@ -499,17 +530,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             response = await not_leader(request)
         except ApiError as api_error:
             response = api_error.response()
-    except ApiError as exc:
-        response = exc.response()
-    except NoLeader as exc:
-        response = ApiError(503, exc.message, definite=True, code=exc.code,
-                            headers={"Retry-After": RETRY_AFTER_S}).response()
-    except RequestFailed as exc:
-        headers = {"Retry-After": RETRY_AFTER_S} if exc.status == 503 else {}
-        response = ApiError(exc.status, exc.message, definite=exc.definite, code=exc.code,
-                            headers=headers).response()
-    except RaftError as exc:
-        response = raft_error(exc).response()
+    except (ApiError, RequestFailed, RaftError) as exc:
+        mapped = api_error_for(exc)
+        assert mapped is not None
+        response = mapped.response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -16,10 +16,11 @@ Rules:
   commit). All file I/O runs in that one thread, in order.
 - Outgoing messages of a Ready are coalesced per peer (kvserver/batching.py) unless the
   node writes a trace.
-- A proposal waits for the entry at its index to apply. The same term answers it; another
-  term means it was overwritten (definitely failed); a snapshot past it or a timeout leaves
-  the outcome unknown. Timeouts are swept by the ticker from one deadline queue (no timer
-  or task per request).
+- Proposals and reads wait in kvserver/pending.py (which states when each is answered);
+  its deadlines are swept by the ticker (no timer or task per request).
+- `start_write` and `start_read` do their synchronous part at once (refusals such as
+  NotLeader are raised before anything happens) and return a future, so the HTTP front
+  (kvserver/httpfront.py) answers from a callback without a task per request.
 - Peer addresses travel with the configuration: an AddLearner's context carries the raft
   and HTTP addresses, and snapshot data wraps the KV snapshot with the address book.
 
@@ -30,7 +31,6 @@ with the address list sorted by node id; empty data means an empty state machine
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import itertools
 import json
@@ -50,14 +50,12 @@ from kvserver.diskstorage import DiskStorage, FsyncMode, PersistJob
 from kvserver.errors import (
     ConfigError,
     DataDirMismatch,
-    NoLeader,
     OutcomeUnknown,
     Overloaded,
-    ProposalDropped,
-    RequestFailed,
     StorageError,
 )
 from kvserver.metrics import Histogram, Registry
+from kvserver.pending import Pending
 from kvserver.service import (
     ClusterStatus,
     Consistency,
@@ -182,13 +180,8 @@ class KvNode:
         self.fatal: asyncio.Future[BaseException] | None = None
         self._trace_file: IO[str] | None = None
         self._book: AddressBook = {}
-        self._waiters: dict[int, tuple[int, asyncio.Future[ApplyResult]]] = {}
-        self._reads: dict[bytes, asyncio.Future[int]] = {}
-        self._read_waits: list[tuple[int, asyncio.Future[int]]] = []
+        self._pending = Pending(options.request_timeout_s)
         self._read_ids = itertools.count(1)
-        self._deadlines: collections.deque[tuple[float, asyncio.Future[Any], bytes | None]] = (
-            collections.deque())
-        """(deadline, future, read context or None) of every waiting request, in order."""
         self._disk = (ThreadPoolExecutor(1, thread_name_prefix=f"disk-{options.node_id}")
                       if options.disk_thread else None)
         self._flush_due = False
@@ -318,26 +311,9 @@ class KvNode:
             self._ticks += 1
             if self._ticks % 4 == 0:
                 self._promote_caught_up_learners()
-            self._expire_requests()
+            self._pending.expire(time.monotonic())
             self._flush_due = self.storage.needs_flush
             self._wake()
-
-    def _expire_requests(self) -> None:
-        """Fail every request whose deadline passed (one queue, in arrival order)."""
-        deadlines = self._deadlines
-        now = time.monotonic()
-        while deadlines and deadlines[0][0] <= now:
-            _, future, read_ctx = deadlines.popleft()
-            if future.done():
-                continue
-            failure: RequestFailed
-            if read_ctx is None:
-                failure = OutcomeUnknown(
-                    f"no outcome within {self.options.request_timeout_s} s")
-            else:
-                self._reads.pop(read_ctx, None)
-                failure = NoLeader("leadership could not be confirmed in time; retry")
-            future.set_exception(failure)
 
     # ------------------------------------------------------------ the Ready loop
 
@@ -394,11 +370,10 @@ class KvNode:
             self._apply_snapshot(ready.snapshot)
         for entry in ready.committed_entries:
             self._apply(entry)
+        pending = self._pending
         for read_state in ready.read_states:
-            future = self._reads.pop(read_state.request_ctx, None)
-            if future is not None and not future.done():
-                self._read_waits.append((read_state.index, future))
-        self._serve_reads()
+            pending.read_state(read_state.request_ctx, read_state.index)
+        pending.serve_reads(self.sm.applied_index, self.sm.read)
         if ready.soft_state is not None:
             self._on_soft_state()
 
@@ -418,11 +393,7 @@ class KvNode:
     def _apply_snapshot(self, snapshot: Snapshot) -> None:
         self._install_snapshot_state(snapshot)
         self._sync_peers()
-        for index in [i for i in self._waiters if i <= snapshot.meta.index]:
-            _, future = self._waiters.pop(index)
-            if not future.done():
-                future.set_exception(OutcomeUnknown(
-                    "a snapshot replaced the log before this proposal's outcome was seen"))
+        self._pending.snapshot_installed(snapshot.meta.index)
 
     def _apply(self, entry: Entry) -> None:
         if entry.index <= self.sm.applied_index:
@@ -430,18 +401,7 @@ class KvNode:
         result = self.sm.apply(entry)
         if entry.kind is EntryKind.CONF_CHANGE:
             self._apply_conf_change(entry)
-        waiter = self._waiters.pop(entry.index, None)
-        if waiter is None:
-            return
-        term, future = waiter
-        if future.done():
-            return
-        if entry.term == term:
-            future.set_result(result)
-        else:
-            future.set_exception(ProposalDropped(
-                f"the entry at index {entry.index} was replaced by a leader of term {entry.term}"
-            ))
+        self._pending.applied(entry, result)
 
     def _apply_conf_change(self, entry: Entry) -> None:
         try:
@@ -456,27 +416,10 @@ class KvNode:
                 self._transport.remove_peer(change.node_id)
                 self._book.pop(change.node_id, None)
 
-    def _serve_reads(self) -> None:
-        applied = self.sm.applied_index
-        waiting = []
-        for index, future in self._read_waits:
-            if future.done():
-                continue
-            if index <= applied:
-                future.set_result(index)
-            else:
-                waiting.append((index, future))
-        self._read_waits = waiting
-
     def _on_soft_state(self) -> None:
         self._leader_changes.inc()
         if self.core.role is not Role.LEADER:
-            failure = NotLeader(self.core.leader_id)
-            for future in [*self._reads.values(), *(f for _, f in self._read_waits)]:
-                if not future.done():
-                    future.set_exception(failure)
-            self._reads.clear()
-            self._read_waits = []
+            self._pending.fail_reads(NotLeader(self.core.leader_id))
         for watcher in self._leader_watchers:
             if not watcher.done():
                 watcher.set_result(None)
@@ -520,29 +463,35 @@ class KvNode:
 
     # ------------------------------------------------------------ Service
 
-    def _wait_applied(self, index: int, term: int) -> asyncio.Future[ApplyResult]:
-        """A future for the entry at `index` proposed in `term` (see the module rules)."""
-        future: asyncio.Future[ApplyResult] = asyncio.get_running_loop().create_future()
-        self._waiters[index] = (term, future)
-        self._deadlines.append(
-            (time.monotonic() + self.options.request_timeout_s, future, None))
+    def _wait_applied(self, index: int, term: int, *, as_write: bool = False
+                      ) -> asyncio.Future[Any]:
+        """A future for the entry at `index` proposed in `term` (kvserver/pending.py)."""
+        future = self._pending.add_proposal(index, term, as_write=as_write)
         self._wake()
         return future
 
     def _check_capacity(self) -> None:
-        if len(self._waiters) + len(self._reads) >= self.options.max_pending:
+        if len(self._pending) >= self.options.max_pending:
             raise Overloaded()
 
-    async def _propose(self, data: bytes) -> ApplyResult:
+    def _start_proposal(self, data: bytes, *, as_write: bool = False) -> asyncio.Future[Any]:
         self._check_capacity()
         index = self.core.propose(data)
         self._proposals.inc()
-        return await self._wait_applied(index, self.core.current_term)
+        return self._wait_applied(index, self.core.current_term, as_write=as_write)
+
+    async def _propose(self, data: bytes) -> ApplyResult:
+        result: ApplyResult = await self._start_proposal(data)
+        return result
+
+    def start_write(self, command: commands.SessionCommand) -> asyncio.Future[WriteResult]:
+        """Propose `command` now (refusals raise at once); the future has its outcome."""
+        future: asyncio.Future[WriteResult] = self._start_proposal(
+            commands.encode(command), as_write=True)
+        return future
 
     async def write(self, command: commands.SessionCommand) -> WriteResult:
-        result = await self._propose(commands.encode(command))
-        assert result.response is not None
-        return WriteResult(result.response, result.index)
+        return await self.start_write(command)
 
     async def register_session(self) -> int:
         nonce = random.getrandbits(48)
@@ -550,19 +499,22 @@ class KvNode:
         assert result.client_id is not None
         return result.client_id
 
-    async def read(self, key: str, consistency: Consistency) -> ReadResult:
+    def start_read(self, key: str, consistency: Consistency) -> asyncio.Future[ReadResult]:
+        """Start a read of `key` (refusals raise at once); the future has its result."""
         if consistency is Consistency.STALE:
-            return ReadResult(self.sm.read(key), self.sm.applied_index, self._staleness())
+            future: asyncio.Future[ReadResult] = asyncio.get_running_loop().create_future()
+            future.set_result(
+                ReadResult(self.sm.read(key), self.sm.applied_index, self._staleness()))
+            return future
         self._check_capacity()
         request_ctx = next(self._read_ids).to_bytes(8, "big")
         self.core.read_index(request_ctx)
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._reads[request_ctx] = future
-        self._deadlines.append(
-            (time.monotonic() + self.options.request_timeout_s, future, request_ctx))
+        future = self._pending.add_read(request_ctx, key)
         self._wake()
-        await future
-        return ReadResult(self.sm.read(key), self.sm.applied_index)
+        return future
+
+    async def read(self, key: str, consistency: Consistency) -> ReadResult:
+        return await self.start_read(key, consistency)
 
     def _staleness(self) -> Staleness:
         leader = self.core.leader_id
@@ -654,7 +606,7 @@ class KvNode:
             ("raftkv_snapshot_index", "index of the latest snapshot",
              lambda: core().snapshot_index),
             ("raftkv_pending_requests", "proposals and reads waiting",
-             lambda: len(self._waiters) + len(self._reads) + len(self._read_waits)),
+             lambda: len(self._pending)),
             ("raftkv_peer_messages_sent", "messages handed to peer connections",
              lambda: counters.sent),
             ("raftkv_peer_messages_received", "authenticated messages received",

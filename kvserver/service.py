@@ -11,6 +11,7 @@ the failure is definite), or a `raftcore.errors.RaftError` refusing a membership
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -85,6 +86,16 @@ class Service(Protocol):
     def status(self) -> ClusterStatus: ...
 
     async def write(self, command: SessionCommand) -> WriteResult: ...
+
+    def start_write(self, command: SessionCommand) -> asyncio.Future[WriteResult]:
+        """`write` in two halves, for the HTTP front: the synchronous part now (a refusal
+        such as NotLeader raises here, before anything happened), the outcome later."""
+        ...
+
+    def start_read(self, key: str, consistency: Consistency) -> asyncio.Future[ReadResult]:
+        """`read` in two halves, as `start_write`; the future may fail with NotLeader when
+        leadership is lost before the read is confirmed."""
+        ...
 
     async def register_session(self) -> int: ...
 

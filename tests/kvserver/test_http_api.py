@@ -1,23 +1,30 @@
 """The HTTP API (kvserver.http) against a fake node that runs the real KV state machine.
 
-The application is served by aiohttp's test server on an ephemeral 127.0.0.1 port.
+Every scenario runs twice: against the aiohttp application alone (aiohttp's test server)
+and through the HTTP front (kvserver/httpfront.py), which serves the hot /kv routes itself
+and relays the rest to the application; both on ephemeral 127.0.0.1 ports. The answers
+must be the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from kvserver.errors import NoLeader, OutcomeUnknown
-from kvserver.http import Limits, make_app
+from kvserver.http import LATENCY_KEY, Limits, make_app
+from kvserver.httpfront import FrontServer, make_front
 from kvserver.service import ClusterStatus, Consistency, Member, ReadResult, Staleness, WriteResult
 from raftcore import commands
 from raftcore.errors import ConfChangePending, InvalidConfChange, NotLeader
@@ -64,6 +71,26 @@ class FakeService:
         self._check()
         return self._apply(command)
 
+    def start_write(self, command: commands.SessionCommand) -> asyncio.Future[WriteResult]:
+        self._check()
+        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        future.set_result(self._apply(command))
+        return future
+
+    def start_read(self, key: str, consistency: Consistency) -> asyncio.Future[ReadResult]:
+        self.reads.append(consistency)
+        if consistency is not Consistency.STALE:
+            self._check()
+        future: asyncio.Future[ReadResult] = asyncio.get_running_loop().create_future()
+        future.set_result(self._read_now(key, consistency))
+        return future
+
+    def _read_now(self, key: str, consistency: Consistency) -> ReadResult:
+        if consistency is Consistency.STALE:
+            stale = Staleness(self.sm.applied_index, self.sm.applied_index, self.leader_id, 12.5)
+            return ReadResult(self.sm.read(key), self.sm.applied_index, stale)
+        return ReadResult(self.sm.read(key), self.sm.applied_index)
+
     async def register_session(self) -> int:
         self._check()
         return self._apply(commands.RegisterSession()).index
@@ -99,18 +126,76 @@ class FakeService:
         return "# TYPE raftkv_term gauge\nraftkv_term 3\n"
 
 
-Client = TestClient[web.Request, web.Application]
+class FrontClient:
+    """aiohttp's TestClient interface, through the HTTP front on an ephemeral port."""
+
+    def __init__(self, service: FakeService, limits: Limits) -> None:
+        self._service = service
+        self._limits = limits
+        self._runner: web.AppRunner | None = None
+        self._front: FrontServer | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> FrontClient:
+        app = make_app(self._service, self._limits)  # type: ignore[arg-type]
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        private = socket.socket()
+        private.bind(("127.0.0.1", 0))
+        await web.SockSite(self._runner, private).start()
+        self._front = make_front(self._service, self._limits,  # type: ignore[arg-type]
+                                 private.getsockname()[:2], app[LATENCY_KEY])
+        self.port = (await self._front.start("127.0.0.1", 0))[1]
+        self._session = aiohttp.ClientSession()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._session is not None
+        assert self._front is not None
+        assert self._runner is not None
+        await self._session.close()
+        await self._front.close()
+        await self._runner.cleanup()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        assert self._session is not None
+        return self._session.request(method, f"http://127.0.0.1:{self.port}{path}",
+                                     **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PUT", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+
+Client = Any
+"""A TestClient or a FrontClient: the same request methods."""
 Scenario = Callable[[Client, FakeService], Awaitable[None]]
 LIMITS = Limits(max_key_bytes=16, max_value_bytes=32, max_body_bytes=1024)
 
 
 def with_api(scenario: Scenario, service: FakeService | None = None) -> None:
-    async def main() -> None:
-        fake = service or FakeService()
-        async with TestClient(TestServer(make_app(fake, LIMITS))) as client:
-            await scenario(client, fake)
+    """Run `scenario` against the aiohttp application, then through the HTTP front."""
 
-    asyncio.run(main())
+    async def main(front: bool) -> None:
+        fake = copy.deepcopy(service) if service is not None else FakeService()
+        if front:
+            async with FrontClient(fake, LIMITS) as client:
+                await scenario(client, fake)
+        else:
+            async with TestClient(TestServer(make_app(fake, LIMITS))) as test_client:
+                await scenario(test_client, fake)
+
+    asyncio.run(main(front=False))
+    asyncio.run(main(front=True))
 
 
 async def error(response: ClientResponse, status: int, code: str, definite: bool) -> dict[str, Any]:
