@@ -39,14 +39,15 @@ import os
 import random
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 from kvserver import codec
 from kvserver.batching import coalesce
 from kvserver.diskstorage import DiskStorage, FsyncMode, PersistJob
+from kvserver.diskthread import DiskThread
 from kvserver.errors import (
     ConfigError,
     DataDirMismatch,
@@ -182,8 +183,7 @@ class KvNode:
         self._book: AddressBook = {}
         self._pending = Pending(options.request_timeout_s)
         self._read_ids = itertools.count(1)
-        self._disk = (ThreadPoolExecutor(1, thread_name_prefix=f"disk-{options.node_id}")
-                      if options.disk_thread else None)
+        self._disk = DiskThread(f"disk-{options.node_id}") if options.disk_thread else None
         self._flush_due = False
         self._leader_watchers: list[asyncio.Future[None]] = []
         self._last_leader_contact = time.monotonic()
@@ -270,7 +270,7 @@ class KvNode:
                 await task
         await self._transport.close()
         if self._disk is not None:
-            self._disk.shutdown(wait=True)
+            self._disk.close()
         self.storage.close()
         if self._trace_file is not None:
             self._trace_file.close()
@@ -354,7 +354,7 @@ class KvNode:
         """Run file I/O in the disk thread (or inline); returns its duration in seconds."""
         if self._disk is None:
             return _timed_run(job)
-        return await asyncio.get_running_loop().run_in_executor(self._disk, _timed_run, job)
+        return await self._disk.run(partial(_timed_run, job))
 
     def _handle_ready(self, ready: Ready) -> None:
         """Steps 2 and 3 of the contract: send, then apply and serve reads."""
