@@ -105,6 +105,8 @@ class DiskStorage:
         self._active: wal.SegmentWriter | None = None
         self._active_seq = 0
         self._unsynced = False
+        self.wal_fsyncs = 0
+        """fsync calls on WAL segments so far (for metrics; written by the disk thread)."""
 
     # ------------------------------------------------------------ opening
 
@@ -336,7 +338,7 @@ class DiskStorage:
             self._write_deferred()
         if self._unsynced and self._active is not None:
             self._unsynced = False
-            self._active.sync()
+            self._sync_active()
 
     def close(self) -> None:
         if self._active is not None:
@@ -380,11 +382,11 @@ class DiskStorage:
         assert active is not None
         active.write(payload)
         if must_sync and self.fsync_mode is FsyncMode.ALWAYS:
-            active.sync()
+            self._sync_active()
         else:
             self._unsynced = True
         if active.size_bytes >= self._segment_bytes:
-            active.sync()
+            self._sync_active()
             self._unsynced = False
             self._active_seq += 1
             self._active = wal.SegmentWriter(
@@ -393,6 +395,12 @@ class DiskStorage:
             active.close()
             if self._sync_enabled:
                 wal.fsync_dir(self._wal_dir)
+
+    def _sync_active(self) -> None:
+        assert self._active is not None
+        if self._sync_enabled:
+            self._active.sync()
+            self.wal_fsyncs += 1
 
     def _restart_log_files(self, snapshot: Snapshot, live: list[Entry], seq: int | None) -> None:
         """Durable snapshot file, then a new segment [mark, live...], then drop the old."""

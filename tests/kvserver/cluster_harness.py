@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,14 +86,18 @@ class Proc:
 
 
 class Cluster:
-    def __init__(self, root: Path, extra: list[str] | None = None) -> None:
+    def __init__(self, root: Path, extra: list[str] | None = None,
+                 per_node: Callable[[str], list[str]] | None = None) -> None:
         self.root = root
         self.extra = extra or []
+        self.per_node = per_node
+        """More flags for one node, by its id (e.g. its own --trace file)."""
         self.nodes: dict[str, Proc] = {}
 
     def add(self, node_id: str, join: str | None = None) -> Proc:
+        flags = [*self.extra, *(self.per_node(node_id) if self.per_node else [])]
         proc = Proc(node_id, f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}",
-                    self.root / node_id, self.root / f"{node_id}.log", list(self.extra))
+                    self.root / node_id, self.root / f"{node_id}.log", flags)
         self.nodes[node_id] = proc
         proc.start(join)
         wait_for(lambda: proc.get("/health")[0] == 200, f"{node_id} up", proc)
@@ -143,9 +148,9 @@ class Cluster:
             time.sleep(0.05)
         raise AssertionError(f"write {key}={value} not acknowledged in {deadline_s} s")
 
-    def stop_all(self) -> None:
+    def stop_all(self, sig: int = signal.SIGKILL) -> None:
         for proc in self.nodes.values():
-            proc.kill()
+            proc.kill(sig)
 
     def logs(self) -> str:
         out = []

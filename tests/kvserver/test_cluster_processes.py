@@ -5,6 +5,7 @@ Each test starts its own cluster under tmp_path and kills every process it start
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_harness import Cluster, call, wait_for
+from cluster_harness import Cluster, Proc, call, wait_for
 
 
 @pytest.fixture
@@ -101,8 +102,9 @@ def test_a_follower_catches_up_by_snapshot(tmp_path: Path) -> None:
         cluster.stop_all()
 
 
-def test_sigkill_all_during_writes_loses_no_acknowledged_write(cluster: Cluster) -> None:
-    cluster.start(3)
+def acknowledged_writes_lost_after_sigkill_all(cluster: Cluster) -> tuple[list[str], int]:
+    """Write from 8 threads until 200 writes are acknowledged, SIGKILL every node, restart
+    them all, and read back: (keys whose acknowledged value is gone, writes acknowledged)."""
     acked: dict[str, str] = {}
     lock = threading.Lock()
     stop = threading.Event()
@@ -133,5 +135,57 @@ def test_sigkill_all_during_writes_loses_no_acknowledged_write(cluster: Cluster)
     for proc in cluster.nodes.values():
         proc.start()
     leader = cluster.leader()
-    missing = [k for k, v in snapshot.items() if read(leader, k) != v]
-    assert not missing, f"{len(missing)} of {len(snapshot)} acknowledged writes lost"
+    return [k for k, v in snapshot.items() if read(leader, k) != v], len(snapshot)
+
+
+def test_sigkill_all_during_writes_loses_no_acknowledged_write(cluster: Cluster) -> None:
+    cluster.start(3)
+    missing, acked = acknowledged_writes_lost_after_sigkill_all(cluster)
+    assert acked >= 200
+    assert not missing, f"{len(missing)} of {acked} acknowledged writes lost"
+
+
+def test_negative_control_acknowledging_before_persisting_is_caught(tmp_path: Path) -> None:
+    """The same check against nodes with a planted bug that acknowledges entries before
+    they reach the WAL file: it must find acknowledged writes missing."""
+    cluster = Cluster(tmp_path, extra=["--planted-bug", "ack-before-persist"])
+    try:
+        cluster.start(3)
+        missing, acked = acknowledged_writes_lost_after_sigkill_all(cluster)
+    finally:
+        cluster.stop_all()
+    assert acked >= 200
+    assert missing, "the durability check did not notice acknowledged writes being lost"
+
+
+def test_fsync_batch_mode_syncs_on_the_timer_and_survives_a_process_crash(
+        tmp_path: Path) -> None:
+    """--fsync batch: a Ready is written at once and fsynced by the ticker, so many writes
+    share an fsync; a process crash (the OS keeps what was written) loses nothing."""
+    cluster = Cluster(tmp_path, extra=["--fsync", "batch"])
+    try:
+        cluster.start(3)
+        leader = cluster.leader()
+        before = wal_fsyncs(leader)
+        for i in range(60):
+            cluster.put(f"b{i}", f"v{i}", via=leader)
+        synced = wal_fsyncs(leader) - before
+        assert synced < 30, f"{synced} fsyncs for 60 sequential writes"
+        cluster.stop_all(signal.SIGKILL)
+        for proc in cluster.nodes.values():
+            proc.start()
+        new_leader = cluster.leader()
+        assert [read(new_leader, f"b{i}") for i in range(60)] == [f"v{i}" for i in range(60)]
+    except BaseException:
+        print(cluster.logs())
+        raise
+    finally:
+        cluster.stop_all()
+
+
+def wal_fsyncs(proc: Proc) -> int:
+    status, text = proc.get("/metrics")
+    assert status == 200
+    match = re.search(r"^raftkv_wal_fsyncs (\d+)", text, re.MULTILINE)
+    assert match is not None, text
+    return int(match.group(1))
