@@ -27,6 +27,7 @@ be absent".
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -167,7 +168,15 @@ def encode(command: Command) -> bytes:
 
 
 def decode(data: bytes) -> Command:
-    """Parse entry data into a command; raises CommandDecodeError on anything malformed."""
+    """Parse entry data into a command; raises CommandDecodeError on anything malformed.
+
+    Every replica decodes the same entry bytes, so recent results are memoized (commands
+    are immutable; a pure function's cache changes nothing but speed)."""
+    return _decode_cached(data)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode_cached(data: bytes) -> Command:
     try:
         doc = json.loads(data.decode("ascii"))
     except (UnicodeDecodeError, ValueError) as exc:

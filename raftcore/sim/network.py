@@ -72,32 +72,37 @@ class Network:
 
     def send(self, now: int, src: str, dst: str, payload: object) -> None:
         """Put a message in flight (or lose it, or also send a duplicate)."""
-        self.stats.sent += 1
+        stats = self.stats
+        stats.sent += 1
         rng = self.rng
         options = self.options
-        if not self.manual and options.loss and rng.random() < options.loss:
-            self.stats.lost += 1
+        if options.loss and not self.manual and rng.random() < options.loss:
+            stats.lost += 1
             return
-        copies = 1
+        low = options.delay_min_ticks
+        span = options.delay_max_ticks - low + 1
+        at = now + low
+        if span > 1:
+            at += int(rng.random() * span)  # Cheaper than randint, equally uniform.
+        if not (options.reorder and rng.random() < options.reorder):
+            link = (src, dst)
+            tails = self._tails
+            tail = tails.get(link, 0)
+            at = max(at, tail)
+            tails[link] = at
+        self._enqueue(at, src, dst, payload)
         if options.duplicate and rng.random() < options.duplicate:
-            copies = 2
-            self.stats.duplicated += 1
-        for copy in range(copies):
-            delay = options.delay_min_ticks
-            if options.delay_max_ticks > delay:
-                delay = rng.randint(delay, options.delay_max_ticks)
-            at = now + delay
-            if copy == 0 and not (options.reorder and rng.random() < options.reorder):
-                link = (src, dst)
-                tail = self._tails.get(link, 0)
-                at = max(at, tail)
-                self._tails[link] = at
-            self._counter += 1
-            item = (at, self._counter, src, dst, payload)
-            if self.manual:
-                self._queue.append(item)
-            else:
-                heapq.heappush(self._queue, item)
+            stats.duplicated += 1
+            at = now + low + (int(rng.random() * span) if span > 1 else 0)
+            self._enqueue(at, src, dst, payload)  # A replay: its own delay, not in order.
+
+    def _enqueue(self, at: int, src: str, dst: str, payload: object) -> None:
+        self._counter += 1
+        item = (at, self._counter, src, dst, payload)
+        if self.manual:
+            self._queue.append(item)
+        else:
+            heapq.heappush(self._queue, item)
 
     def due(self, now: int) -> list[tuple[str, str, object]]:
         """Every message due by `now` whose link is open, in (due tick, send order)."""

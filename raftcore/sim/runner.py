@@ -119,6 +119,11 @@ class Nemesis:
             key = (leader.node_id, leader.node.current_term)
             if key != self.last_leader:
                 self.last_leader = key
+                if options.conf_change_probability and rng.random() < 0.5:
+                    # Operators change membership right after elections too: before the new
+                    # leader has committed an entry of its term, the guard must refuse.
+                    for _ in range(rng.choice((1, 2))):
+                        self._conf_change()
                 if rng.random() < options.leader_crash_probability:
                     delay = rng.randint(0, options.election_timeout_ticks // 2)
                     self.doomed = (leader.node_id, leader.incarnation, world.tick_count + delay)

@@ -52,6 +52,7 @@ from raftcore.types import (
     Entry,
     NodeId,
     ReadState,
+    Ready,
     Role,
     TraceEvent,
 )
@@ -72,6 +73,7 @@ class Host:
         "pending_reads",
         "pending_writes",
         "ready_reads",
+        "seen",
         "sm",
         "storage",
     )
@@ -84,6 +86,8 @@ class Host:
         self.incarnation = 0
         self.commit_seen = 0
         self.last_vote: tuple[int, NodeId] | None = None
+        self.seen: tuple[int, bool, NodeId | None] | None = None
+        """(term, is leader, vote) when last checked, per incarnation."""
         self.pending_writes: dict[tuple[int, int], tuple[str, int]] = {}
         self.pending_reads: dict[bytes, tuple[str, int, str]] = {}
         self.ready_reads: list[ReadState] = []
@@ -115,6 +119,8 @@ class World:
         self._trace_out = trace
         self._trace_step = 0
         self.applied_entries = 0
+        self.client_messages = 0
+        """Client requests and replies delivered (the rest of the deliveries are Raft's)."""
         self.voters_granted: list[NodeId] = []
         """Nodes that granted a vote since the nemesis last looked (it may crash them)."""
         self.frozen: set[NodeId] = set()
@@ -191,6 +197,7 @@ class World:
         node = Node(config, host.storage.live, rng, tracer)
         host.node = node
         host.commit_seen = node.commit_index
+        host.seen = None
         self._observe(host)
         self.drain(host)
 
@@ -228,13 +235,40 @@ class World:
         assert node is not None
         while node.has_ready():
             self._handle_ready(host, node)
-        self._observe(host)
+        if (
+            node.commit_index != host.commit_seen
+            or (node.current_term, node.role is Role.LEADER, node.voted_for) != host.seen
+        ):
+            self._observe(host)
 
     def _handle_ready(self, host: Host, node: Node) -> None:
         rd = node.ready()
+        if rd.entries or rd.hard_state is not None or rd.snapshot is not None:
+            self._persist(host, node, rd)
+        now = self.tick_count
+        send = self.net.send
+        src = host.node_id
+        for msg in rd.messages:
+            send(now, src, msg.to_id, msg)
+        sm = host.sm
+        assert sm is not None
+        if rd.snapshot is not None:
+            self._install_snapshot(host, sm, rd.snapshot.data, rd.snapshot.meta.index)
+        committed = rd.committed_entries
+        if committed:
+            self._apply(host, sm, committed)
+        if rd.read_states:
+            host.ready_reads.extend(rd.read_states)
+        node.advance(rd)
+        if host.ready_reads:
+            self._serve_reads(host, sm)
+        if committed:
+            self._maybe_compact(host, sm)
+
+    def _persist(self, host: Host, node: Node, rd: Ready) -> None:
+        """Step 1 of the contract: write snapshot, entries, hard state; sync if told to."""
         storage = host.storage
         live = storage.live
-        checker = self.checker
         last_stored = live.last_index()
         if rd.snapshot is not None:
             last_stored = rd.snapshot.meta.index
@@ -245,7 +279,7 @@ class World:
             if entries[0].index <= floor:
                 entries = tuple(e for e in entries if e.index > floor)
             if entries:
-                checker.on_persist(
+                self.checker.on_persist(
                     host.node_id,
                     entries,
                     live.term(entries[0].index - 1),
@@ -254,23 +288,6 @@ class World:
                 )
         if rd.must_sync:
             storage.sync()
-        now = self.tick_count
-        send = self.net.send
-        src = host.node_id
-        for msg in rd.messages:
-            send(now, src, msg.to_id, msg)
-        sm = host.sm
-        assert sm is not None
-        if rd.snapshot is not None:
-            self._install_snapshot(host, sm, rd.snapshot.data, rd.snapshot.meta.index)
-        if rd.committed_entries:
-            self._apply(host, sm, rd.committed_entries)
-        if rd.read_states:
-            host.ready_reads.extend(rd.read_states)
-        node.advance(rd)
-        if host.ready_reads:
-            self._serve_reads(host, sm)
-        self._maybe_compact(host, sm)
 
     def _install_snapshot(self, host: Host, sm: KVStateMachine, data: bytes, index: int) -> None:
         if not data:
@@ -336,13 +353,16 @@ class World:
         term = node.current_term
         is_leader = node.role is Role.LEADER
         vote = node.voted_for
-        if checker.on_role(host.node_id, term, is_leader, vote):
-            self._check_leader_completeness(host, node, term)
-        if vote is not None and vote != host.node_id and host.last_vote != (term, vote):
-            host.last_vote = (term, vote)
-            self.voters_granted.append(host.node_id)
-        if not is_leader and host.pending_reads:
-            host.pending_reads.clear()
+        seen = (term, is_leader, vote)
+        if seen != host.seen:  # Nothing new to check while term, role and vote stand still.
+            host.seen = seen
+            if checker.on_role(host.node_id, term, is_leader, vote):
+                self._check_leader_completeness(host, node, term)
+            if vote is not None and vote != host.node_id and host.last_vote != (term, vote):
+                host.last_vote = (term, vote)
+                self.voters_granted.append(host.node_id)
+            if not is_leader and host.pending_reads:
+                host.pending_reads.clear()
         commit = node.commit_index
         if commit != host.commit_seen:
             if commit < host.commit_seen:
@@ -392,6 +412,7 @@ class World:
 
     def deliver(self, dst: str, payload: object) -> None:
         if dst in self.clients:
+            self.client_messages += 1
             self.clock += 1
             client = self.clients[dst]
             assert isinstance(payload, ClientReply)
@@ -402,6 +423,7 @@ class World:
         if node is None:
             return  # The server is down; the message is lost.
         if type(payload) is ClientRequest:
+            self.client_messages += 1
             self._serve_request(host, node, payload)
         else:
             node.step(payload)  # type: ignore[arg-type]
