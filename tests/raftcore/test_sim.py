@@ -164,6 +164,35 @@ def test_worlds_make_progress_and_clients_complete_operations() -> None:
     assert max(r.stats["nodes_total"] for r in results) > max(r.nodes for r in results)
 
 
+def test_random_worlds_exercise_every_feature() -> None:
+    """Coverage of the fault schedule: over 20 worlds the traces show snapshots installed,
+    membership changes, leadership transfers, ReadIndex reads, restarts, CheckQuorum, and
+    sessions answering duplicates and expiring."""
+    names: set[str] = set()
+    outcomes: set[str] = set()
+    for seed in range(20):
+        lines: list[str] = []
+        assert run(seed, None, 1000, trace=lines.append).ok
+        for line in lines[1:]:
+            event = json.loads(line)
+            names.add(event["name"])
+            if event["name"] == "ApplyEntry":
+                outcomes.add(event["params"]["outcome"])
+    assert {
+        "HandleInstallSnapshotRequest",
+        "CompactLog",
+        "AddLearner",
+        "PromoteLearner",
+        "RemoveServer",
+        "HandleTimeoutNow",
+        "ReadIndexReady",
+        "Restart",
+        "CheckQuorum",
+        "UpdateTerm",
+    } <= names
+    assert {"applied", "duplicate", "expired", "registered", "noop"} <= outcomes
+
+
 SWEEP_BLOCKS = 10
 SWEEP_BLOCK_SIZE = 50
 
