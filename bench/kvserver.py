@@ -135,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m bench.kvserver " + " ".join(sys.argv[1:] if argv is None else argv)
     started = time.time()
     machine = describe_machine()
-    print(f"# {machine}\n# load average at start: {load_average()}", flush=True)
+    load_at_start = load_average()
+    print(f"# {machine}\n# load average at start: {load_at_start}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-kvserver-") as tmp:
         root = Path(tmp)
         ceiling = generator_ceiling(free_port, root)
@@ -149,11 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cluster.stop()
     report = render(table, cpu, failover, names, workloads, clients, ceiling, args)
     footer = (f"Command: `{command.strip()}`; {machine}; load average (1, 5, 15 min) "
-              f"at the end: {load_average()}; took {time.time() - started:.0f} s; "
+              f"{load_at_start} at the start, {load_average()} at the end (other work "
+              f"shares the machine); took {time.time() - started:.0f} s; "
               f"{datetime.date.today().isoformat()}.")
-    print(report + "\n" + footer)
+    print(report + "\n\n" + footer)
     if not args.no_doc:
-        update_doc(report + "\n" + footer + "\n")
+        update_doc(report + "\n\n" + footer + "\n")
     errors = sum(c.errors for cells in table.values() for c in cells)
     return 1 if errors else 0
 
