@@ -90,7 +90,11 @@ class Network:
             tail = tails.get(link, 0)
             at = max(at, tail)
             tails[link] = at
-        self._enqueue(at, src, dst, payload)
+        self._counter += 1
+        if self.manual:
+            self._queue.append((at, self._counter, src, dst, payload))
+        else:
+            heapq.heappush(self._queue, (at, self._counter, src, dst, payload))
         if options.duplicate and rng.random() < options.duplicate:
             stats.duplicated += 1
             at = now + low + (int(rng.random() * span) if span > 1 else 0)

@@ -233,15 +233,15 @@ class World:
     def drain(self, host: Host) -> None:
         node = host.node
         assert node is not None
+        changed = False
         while node.has_ready():
-            self._handle_ready(host, node)
-        if (
-            node.commit_index != host.commit_seen
-            or (node.current_term, node.role is Role.LEADER, node.voted_for) != host.seen
-        ):
+            changed |= self._handle_ready(host, node)
+        if changed:
             self._observe(host)
 
-    def _handle_ready(self, host: Host, node: Node) -> None:
+    def _handle_ready(self, host: Host, node: Node) -> bool:
+        """Handle one Ready; True if it reported a new term, vote, role or commit index
+        (every such change comes out in `hard_state` or `soft_state`)."""
         rd = node.ready()
         if rd.entries or rd.hard_state is not None or rd.snapshot is not None:
             self._persist(host, node, rd)
@@ -264,6 +264,7 @@ class World:
             self._serve_reads(host, sm)
         if committed:
             self._maybe_compact(host, sm)
+        return rd.hard_state is not None or rd.soft_state is not None
 
     def _persist(self, host: Host, node: Node, rd: Ready) -> None:
         """Step 1 of the contract: write snapshot, entries, hard state; sync if told to."""
@@ -411,14 +412,14 @@ class World:
     # Delivery and time.
 
     def deliver(self, dst: str, payload: object) -> None:
-        if dst in self.clients:
+        host = self.hosts.get(dst)
+        if host is None:
             self.client_messages += 1
             self.clock += 1
             client = self.clients[dst]
             assert isinstance(payload, ClientReply)
             self._send_requests(client.on_reply(payload, self.tick_count, self.clock))
             return
-        host = self.hosts[dst]
         node = host.node
         if node is None:
             return  # The server is down; the message is lost.
