@@ -8,7 +8,8 @@ machine (tests) both drive this same class.
 
 Rules:
 - Deterministic: every random choice comes from `random.Random`s derived from the seed in
-  a fixed order; nodes are visited in sorted id order; nothing iterates an unordered set.
+  a fixed order; nodes are visited in the order they were created; nothing iterates an
+  unordered set.
 - Each node incarnation gets its own derived `random.Random` and a fresh `msg_seq_base`,
   so `(from, seq)` stays unique across restarts.
 - `ready()` is taken after every input, and every Ready is checked as it is handled
@@ -21,6 +22,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import zlib
@@ -106,7 +108,8 @@ class World:
     ) -> None:
         self.options = options
         root = random.Random(f"world/{options.seed}")
-        network_options = options.network or NetworkOptions()
+        # A copy: the liveness phase calms this world's network, not the caller's options.
+        network_options = dataclasses.replace(options.network or NetworkOptions())
         self.net = Network(random.Random(root.getrandbits(64)), network_options)
         self.net.manual = manual_network
         self.rng = random.Random(root.getrandbits(64))
