@@ -55,8 +55,10 @@ from kvserver.http import (  # isort: skip  # the front is built on the API modu
 )
 
 log = logging.getLogger(__name__)
+_json_string: Final = json.encoder.encode_basestring_ascii  # json.dumps's own escaping
 
 MAX_HEAD_BYTES: Final = 64 * 1024
+MAX_IDLE_RELAY_CONNECTIONS: Final = 32
 HOP_BY_HOP: Final = frozenset({
     "connection", "keep-alive", "transfer-encoding", "content-length", "expect", "te",
     "trailer", "upgrade", "proxy-connection",
@@ -119,7 +121,7 @@ class Relay:
         except BaseException:
             writer.close()
             raise
-        if reusable:
+        if reusable and len(self._idle) < MAX_IDLE_RELAY_CONNECTIONS:
             self._idle.append((reader, writer, time.monotonic()))
         else:
             writer.close()
@@ -309,7 +311,7 @@ class FrontServer:
                       session_from_headers(_getter(request)))
         future = self.service.start_write(command)
         future.add_done_callback(partial(
-            self._written, exchange, lambda r: {"key": key, "value": value, "index": r.index}))
+            self._written, exchange, lambda r: _written_body(key, value, r.index)))
 
     def _delete(self, exchange: _Exchange, key: str, query: str) -> None:
         if query:
@@ -333,7 +335,8 @@ class FrontServer:
         future = self.service.start_read(check_key(key, self.limits), consistency)
         future.add_done_callback(partial(self._read, exchange, key))
 
-    def _written(self, exchange: _Exchange, body: Callable[[WriteResult], dict[str, object]],
+    def _written(self, exchange: _Exchange,
+                 body: Callable[[WriteResult], dict[str, object] | bytes],
                  future: asyncio.Future[WriteResult]) -> None:
         exc = None if future.cancelled() else future.exception()
         if future.cancelled() or exc is not None:
@@ -361,11 +364,11 @@ class FrontServer:
             return
         self._answer(exchange, 200, read_body(key, result))
 
-    def _answer(self, exchange: _Exchange, status: int, body: dict[str, object],
+    def _answer(self, exchange: _Exchange, status: int, body: dict[str, object] | bytes,
                 headers: dict[str, str] | None = None) -> None:
         request = exchange.request
-        raw = render_response(status, json.dumps(body).encode(), headers,
-                              close=not request.keep_alive)
+        encoded = body if isinstance(body, bytes) else json.dumps(body).encode()
+        raw = render_response(status, encoded, headers, close=not request.keep_alive)
         self.latency.observe(time.perf_counter() - exchange.started,
                              (exchange.route, request.method))
         exchange.connection.respond(request, raw)
@@ -398,6 +401,12 @@ class FrontServer:
         if not request.keep_alive:
             raw = raw.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
         connection.respond(request, raw)
+
+
+def _written_body(key: str, value: str, index: int) -> bytes:
+    """json.dumps({"key": key, "value": value, "index": index}), byte for byte."""
+    return (f'{{"key": {_json_string(key)}, "value": {_json_string(value)}, '
+            f'"index": {index}}}').encode()
 
 
 def _getter(request: Request) -> Callable[[str], str | None]:

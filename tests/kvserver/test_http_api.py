@@ -147,7 +147,7 @@ class FrontClient:
         self._front = make_front(self._service, self._limits,  # type: ignore[arg-type]
                                  private.getsockname()[:2], app[LATENCY_KEY])
         self.port = (await self._front.start("127.0.0.1", 0))[1]
-        self._session = aiohttp.ClientSession()
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -176,6 +176,13 @@ class FrontClient:
         return self.request("DELETE", path, **kwargs)
 
 
+try:
+    import uvloop  # type: ignore[import-not-found, unused-ignore]  # optional, as in kvserver
+except ImportError:
+    LOOP_FACTORY: Callable[[], asyncio.AbstractEventLoop] | None = None
+else:
+    LOOP_FACTORY = uvloop.new_event_loop
+
 Client = Any
 """A TestClient or a FrontClient: the same request methods."""
 Scenario = Callable[[Client, FakeService], Awaitable[None]]
@@ -195,7 +202,9 @@ def with_api(scenario: Scenario, service: FakeService | None = None) -> None:
                 await scenario(test_client, fake)
 
     asyncio.run(main(front=False))
-    asyncio.run(main(front=True))
+    # The front runs under uvloop when it is installed, as `python -m kvserver` does.
+    with asyncio.Runner(loop_factory=LOOP_FACTORY) as runner:
+        runner.run(main(front=True))
 
 
 async def error(response: ClientResponse, status: int, code: str, definite: bool) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_http_api import LIMITS, FakeService, FrontClient
+from test_http_api import LIMITS, LOOP_FACTORY, FakeService, FrontClient
 
+from kvserver.httpfront import _written_body
 from kvserver.httpparse import ParseError, RequestParser
 
 # ---------------------------------------------------------------- the parser
@@ -110,7 +111,8 @@ def with_front(scenario: Callable[[FrontClient, FakeService], Awaitable[None]],
         async with FrontClient(fake, LIMITS) as client:
             await scenario(client, fake)
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=LOOP_FACTORY) as runner:
+        runner.run(main())
 
 
 async def raw_exchange(port: int, data: bytes, until_close: bool = True) -> bytes:
@@ -228,3 +230,10 @@ def test_a_follower_relays_fast_path_writes_so_they_are_forwarded() -> None:
         assert service.sm.applied_index == 0
 
     with_front(scenario, FakeService(leader=False, leader_id=None))
+
+
+@given(st.text(), st.text(), st.integers(min_value=0, max_value=2**63 - 1))
+def test_the_fast_written_body_is_json_dumps_byte_for_byte(key: str, value: str,
+                                                           index: int) -> None:
+    expected = json.dumps({"key": key, "value": value, "index": index}).encode()
+    assert _written_body(key, value, index) == expected
