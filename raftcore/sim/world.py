@@ -234,40 +234,38 @@ class World:
     # Handling Ready (the driver's contract, raftcore/types.py), with the checks.
 
     def drain(self, host: Host) -> None:
+        """Handle every Ready the node has, in the contract's order (raftcore/types.py):
+        persist, send, apply, advance. Then check what changed."""
         node = host.node
         assert node is not None
-        changed = False
-        while node.has_ready():
-            changed |= self._handle_ready(host, node)
-        if changed:
-            self._observe(host)
-
-    def _handle_ready(self, host: Host, node: Node) -> bool:
-        """Handle one Ready; True if it reported a new term, vote, role or commit index
-        (every such change comes out in `hard_state` or `soft_state`)."""
-        rd = node.ready()
-        if rd.entries or rd.hard_state is not None or rd.snapshot is not None:
-            self._persist(host, node, rd)
-        now = self.tick_count
-        send = self.net.send
-        src = host.node_id
-        for msg in rd.messages:
-            send(now, src, msg.to_id, msg)
         sm = host.sm
         assert sm is not None
-        if rd.snapshot is not None:
-            self._install_snapshot(host, sm, rd.snapshot.data, rd.snapshot.meta.index)
-        committed = rd.committed_entries
-        if committed:
-            self._apply(host, sm, committed)
-        if rd.read_states:
-            host.ready_reads.extend(rd.read_states)
-        node.advance(rd)
-        if host.ready_reads:
-            self._serve_reads(host, sm)
-        if committed:
-            self._maybe_compact(host, sm)
-        return rd.hard_state is not None or rd.soft_state is not None
+        send = self.net.send
+        src = host.node_id
+        changed = False  # Any new term, vote, role or commit index shows in these fields.
+        while node.has_ready():
+            rd = node.ready()
+            if rd.entries or rd.hard_state is not None or rd.snapshot is not None:
+                self._persist(host, node, rd)
+            now = self.tick_count
+            for msg in rd.messages:
+                send(now, src, msg.to_id, msg)
+            if rd.snapshot is not None:
+                sm = self._install_snapshot(host, sm, rd.snapshot.data, rd.snapshot.meta.index)
+            committed = rd.committed_entries
+            if committed:
+                self._apply(host, sm, committed)
+            if rd.read_states:
+                host.ready_reads.extend(rd.read_states)
+            node.advance(rd)
+            if host.ready_reads:
+                self._serve_reads(host, sm)
+            if committed:
+                self._maybe_compact(host, sm)
+            if rd.hard_state is not None or rd.soft_state is not None:
+                changed = True
+        if changed:
+            self._observe(host)
 
     def _persist(self, host: Host, node: Node, rd: Ready) -> None:
         """Step 1 of the contract: write snapshot, entries, hard state; sync if told to."""
@@ -293,21 +291,25 @@ class World:
         if rd.must_sync:
             storage.sync()
 
-    def _install_snapshot(self, host: Host, sm: KVStateMachine, data: bytes, index: int) -> None:
+    def _install_snapshot(
+        self, host: Host, sm: KVStateMachine, data: bytes, index: int
+    ) -> KVStateMachine:
+        """Restore the state machine from a snapshot the leader sent; returns the machine."""
         if not data:
             # The bootstrap snapshot (index 0) of a joining node: an empty state machine.
             assert index == 0, f"snapshot at index {index} carries no state"
-            host.sm = sm = KVStateMachine(
+            host.sm = KVStateMachine(
                 self.options.session_timeout_ticks,
                 node_id=host.node_id,
                 tracer=sm.tracer,
                 planted_bug=self.options.planted_bug,
             )
-            return
+            return host.sm
         sm.restore(data)
         assert sm.applied_index == index, "snapshot data and meta disagree"
         self.checker.on_snapshot(host.node_id, index, zlib.crc32(data).to_bytes(4, "big"))
         host.ready_reads = [rs for rs in host.ready_reads if rs.index > index]
+        return sm
 
     def _apply(self, host: Host, sm: KVStateMachine, entries: tuple[Entry, ...]) -> None:
         checker = self.checker
