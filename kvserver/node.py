@@ -14,6 +14,9 @@ Rules:
   does between Ready and Advance. What they produce waits in the core for the next Ready,
   so every proposal that arrives during one fsync shares the next one (pipelined group
   commit). All file I/O runs in that one thread, in order.
+- Committed entries that earlier Readies already made durable are applied (and their
+  clients answered) before the Ready's own write, not after it (`_apply_durable`): a
+  commit learned while the next batch is being written does not wait for that fsync.
 - Outgoing messages of a Ready are coalesced per peer (kvserver/batching.py) unless the
   node writes a trace.
 - Proposals and reads wait in kvserver/pending.py (which states when each is answered);
@@ -334,6 +337,7 @@ class KvNode:
                 self._wakeup.clear()
                 while self.core.has_ready():
                     ready = self.core.ready()
+                    self._apply_durable(ready)
                     await self._persist(ready)
                     self._handle_ready(ready)
                     self.core.advance(ready)
@@ -366,8 +370,28 @@ class KvNode:
             return _timed_run(job)
         return await self._disk.run(partial(_timed_run, job))
 
+    def _apply_durable(self, ready: Ready) -> None:
+        """Apply, before this Ready's own write, the committed entries that earlier Readies
+        already made durable (those below its first new entry), and serve the reads they
+        allow. Their clients need not wait for the next batch's fsync. Nothing the core or
+        a restart can observe changes: the core learns of them in `advance` as before, the
+        entries are on disk, and the state machine is rebuilt from the log after a crash.
+        A Ready that brings a snapshot is applied in order (the snapshot comes first)."""
+        if ready.snapshot is not None:
+            return
+        first_new = ready.entries[0].index if ready.entries else None
+        for entry in ready.committed_entries:
+            if first_new is not None and entry.index >= first_new:
+                break
+            self._apply(entry)
+        pending = self._pending
+        for read_state in ready.read_states:
+            pending.read_state(read_state.request_ctx, read_state.index)
+        pending.serve_reads(self.sm.applied_index, self.sm.read)
+
     def _handle_ready(self, ready: Ready) -> None:
-        """Steps 2 and 3 of the contract: send, then apply and serve reads."""
+        """Steps 2 and 3 of the contract: send, then apply (what `_apply_durable` has not)
+        and serve reads."""
         if ready.snapshot is not None:
             self._book.update(unpack_snapshot_data(ready.snapshot.data)[1])
         for entry in ready.entries:
