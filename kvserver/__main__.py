@@ -25,11 +25,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from kvserver.addresses import split_address
 from kvserver.diskstorage import FsyncMode
 from kvserver.errors import ConfigError, KvServerError
 from kvserver.http import LATENCY_KEY, LIMITS_KEY, make_app
 from kvserver.httpfront import make_front
-from kvserver.node import PLANTED_ACK_BEFORE_PERSIST, KvNode, NodeOptions, split_address
+from kvserver.node import PLANTED_ACK_BEFORE_PERSIST, KvNode, NodeOptions
 
 try:
     import uvloop  # type: ignore[import-not-found, unused-ignore]  # optional speed-up

@@ -24,11 +24,7 @@ Rules:
 - `start_write` and `start_read` do their synchronous part at once (refusals such as
   NotLeader are raised before anything happens) and return a future, so the HTTP front
   (kvserver/httpfront.py) answers from a callback without a task per request.
-- Peer addresses travel with the configuration: an AddLearner's context carries the raft
-  and HTTP addresses, and snapshot data wraps the KV snapshot with the address book.
-
-Snapshot data format (msgpack): [1, kv_snapshot: bin, [[node_id, raft, http|nil], ...]]
-with the address list sorted by node id; empty data means an empty state machine.
+- Peer addresses travel with the configuration and the snapshots (kvserver/addresses.py).
 """
 
 from __future__ import annotations
@@ -36,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import os
 import random
@@ -47,16 +42,21 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from kvserver import codec
+from kvserver.addresses import (
+    AddressBook,
+    addresses_from_context,
+    conf_context,
+    pack_snapshot_data,
+    split_address,
+    unpack_snapshot_data,
+)
 from kvserver.batching import coalesce
 from kvserver.diskstorage import DiskStorage, FsyncMode, PersistJob
 from kvserver.diskthread import DiskThread
 from kvserver.errors import (
-    ConfigError,
     DataDirMismatch,
     OutcomeUnknown,
     Overloaded,
-    StorageError,
 )
 from kvserver.metrics import Histogram, Registry
 from kvserver.pending import Pending
@@ -94,8 +94,6 @@ from raftcore.types import (
 log = logging.getLogger(__name__)
 raft_log = logging.getLogger("kvserver.raft")
 
-AddressBook = dict[NodeId, tuple[str, str | None]]
-
 PLANTED_ACK_BEFORE_PERSIST = "ack-before-persist"
 """Test-only planted bug: entries reach the WAL file only after they are 2 s old, so a
 node acknowledges writes it has not persisted (the SIGKILL-all test must catch it)."""
@@ -124,53 +122,6 @@ class NodeOptions:
     """Run each Ready's file I/O in a worker thread (False: inline, blocking the loop)."""
     coalesce_messages: bool = True
     planted_bug: str | None = None
-
-
-def split_address(address: str) -> tuple[str, int]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ConfigError(f"expected HOST:PORT, got {address!r}")
-    return host or "127.0.0.1", int(port)
-
-
-def pack_snapshot_data(kv_blob: bytes, book: AddressBook) -> bytes:
-    rows = [[node_id, raft, http] for node_id, (raft, http) in sorted(book.items())]
-    return codec.pack([1, kv_blob, rows])
-
-
-def unpack_snapshot_data(data: bytes) -> tuple[bytes, AddressBook]:
-    """(KV snapshot bytes, address book); raises StorageError on malformed data."""
-    if not data:
-        return b"", {}
-    try:
-        value: Any = codec.unpack(data)
-        version, kv_blob, rows = value
-        assert version == 1
-        assert isinstance(kv_blob, bytes)
-        book: AddressBook = {}
-        for node_id, raft, http in rows:
-            assert isinstance(node_id, str)
-            assert isinstance(raft, str)
-            assert http is None or isinstance(http, str)
-            book[node_id] = (raft, http)
-    except (codec.CodecError, AssertionError, TypeError, ValueError) as exc:
-        raise StorageError(f"snapshot data is malformed: {exc!r}") from None
-    return kv_blob, book
-
-
-def conf_context(raft: str, http: str | None) -> bytes:
-    return json.dumps({"raft": raft, "http": http}, sort_keys=True).encode()
-
-
-def addresses_from_context(context: bytes) -> tuple[str, str | None] | None:
-    try:
-        doc = json.loads(context)
-    except ValueError:
-        return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("raft"), str):
-        return None
-    http = doc.get("http")
-    return doc["raft"], http if isinstance(http, str) else None
 
 
 class KvNode:
