@@ -29,6 +29,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,7 +150,58 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def encode(command: Command) -> bytes:
-    """The canonical bytes of `command` (deterministic; see the module docstring)."""
+    """The canonical bytes of `command` (deterministic; see the module docstring).
+
+    Built directly in sorted-key order from the json module's own ASCII string escaper,
+    so the bytes equal `json.dumps(doc, sort_keys=True, separators=(",", ":"))` of the
+    wire document (`_encode_reference`, which tests compare against); fields of any other
+    type than `str` / `int` take the reference path."""
+    cls = type(command)
+    if cls is RegisterSession:
+        nonce = command.nonce  # type: ignore[union-attr]
+        if type(nonce) is int:
+            return f'{{"nonce":{nonce},"op":"register"}}'.encode("ascii")
+        return _encode_reference(command)
+    key = command.key  # type: ignore[union-attr]
+    header = command.session  # type: ignore[union-attr]
+    if type(key) is not str or (header is not None and type(header) is not SessionHeader):
+        return _encode_reference(command)
+    if header is None:
+        tail = "}"
+    else:
+        client_id, seq, ack_seq = header.client_id, header.seq, header.ack_seq
+        if type(client_id) is not int or type(seq) is not int or type(ack_seq) is not int:
+            return _encode_reference(command)
+        tail = f',"session":[{client_id},{seq},{ack_seq}]}}'
+    esc = _escape
+    if cls is Put or cls is Append:
+        value = command.value  # type: ignore[union-attr]
+        if type(value) is not str:
+            return _encode_reference(command)
+        op = "put" if cls is Put else "append"
+        if header is None:
+            text = f'{{"key":{esc(key)},"op":"{op}","value":{esc(value)}}}'
+        else:
+            text = f'{{"key":{esc(key)},"op":"{op}"{tail[:-1]},"value":{esc(value)}}}'
+    elif cls is Cas:
+        expected, new = command.expected, command.new  # type: ignore[union-attr]
+        if type(new) is not str or (expected is not None and type(expected) is not str):
+            return _encode_reference(command)
+        old = "null" if expected is None else esc(expected)
+        text = f'{{"expected":{old},"key":{esc(key)},"new":{esc(new)},"op":"cas"{tail}'
+    elif cls is Delete or cls is Get:
+        text = f'{{"key":{esc(key)},"op":"{_OP_NAMES[cls]}"{tail}'
+    else:
+        return _encode_reference(command)
+    return text.encode("ascii")
+
+
+_escape: Callable[[str], str] = json.encoder.encode_basestring_ascii
+"""The json module's `ensure_ascii` string form (its C accelerator when available)."""
+
+
+def _encode_reference(command: Command) -> bytes:
+    """The definition of the canonical bytes: the wire document through `json.dumps`."""
     doc: dict[str, Any] = {"op": _OP_NAMES[type(command)]}
     if isinstance(command, RegisterSession):
         doc["nonce"] = command.nonce
@@ -167,45 +219,47 @@ def encode(command: Command) -> bytes:
     return text.encode("ascii")
 
 
+# Field names per op including "op" (required), and the allowed set (plus "session").
+_REQUIRED: dict[str, frozenset[str]] = {op: frozenset(("op", *f)) for op, f in _FIELDS.items()}
+_ALLOWED: dict[str, frozenset[str]] = {
+    op: req if op == "register" else req | {"session"} for op, req in _REQUIRED.items()
+}
+
+
+@functools.lru_cache(maxsize=4096)
 def decode(data: bytes) -> Command:
     """Parse entry data into a command; raises CommandDecodeError on anything malformed.
 
     Every replica decodes the same entry bytes, so recent results are memoized (commands
-    are immutable; a pure function's cache changes nothing but speed)."""
-    return _decode_cached(data)
-
-
-@functools.lru_cache(maxsize=4096)
-def _decode_cached(data: bytes) -> Command:
+    are immutable; a pure function's cache changes nothing but speed; errors are not
+    cached, so malformed data raises every time)."""
     try:
         doc = json.loads(data.decode("ascii"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CommandDecodeError(f"entry data is not ASCII JSON: {exc}") from exc
-    if not isinstance(doc, dict):
+    if type(doc) is not dict:
         raise CommandDecodeError("entry data is not a JSON object")
     op = doc.get("op")
-    if not isinstance(op, str) or op not in _FIELDS:
+    if type(op) is not str or op not in _FIELDS:
         raise CommandDecodeError(f"unknown op {op!r}")
-    expected_keys = {"op", *_FIELDS[op]}
-    if op != "register":
-        expected_keys.add("session")
-    required = {"op", *_FIELDS[op]}
-    keys = set(doc)
-    if not required <= keys or not keys <= expected_keys:
+    required = _REQUIRED[op]
+    keys = doc.keys()
+    if not (keys >= required and keys <= _ALLOWED[op]):
         raise CommandDecodeError(f"op {op!r} needs fields {sorted(required)}, got {sorted(keys)}")
     if op == "register":
-        return RegisterSession(nonce=_int(doc, "nonce", minimum=0))
-    session = _session(doc["session"]) if "session" in doc else None
+        return RegisterSession(nonce=_int(doc["nonce"], "nonce", minimum=0))
+    raw = doc.get("session")
+    session = None if raw is None and "session" not in doc else _session(raw)
     key = _str(doc, "key")
     if op == "put":
         return Put(key, _str(doc, "value"), session)
-    if op == "delete":
-        return Delete(key, session)
+    if op == "append":
+        return Append(key, _str(doc, "value"), session)
     if op == "cas":
         expected = None if doc["expected"] is None else _str(doc, "expected")
         return Cas(key, expected, _str(doc, "new"), session)
-    if op == "append":
-        return Append(key, _str(doc, "value"), session)
+    if op == "delete":
+        return Delete(key, session)
     return Get(key, session)
 
 
@@ -216,20 +270,18 @@ def _str(doc: dict[str, Any], name: str) -> str:
     return value
 
 
-def _int(doc: dict[str, Any], name: str, minimum: int) -> int:
-    value = doc[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+def _int(value: object, name: str, minimum: int) -> int:
+    if type(value) is not int or value < minimum:  # bool is an int subclass: refused
         raise CommandDecodeError(f"field {name!r} must be an integer >= {minimum}")
     return value
 
 
 def _session(raw: object) -> SessionHeader:
-    if not isinstance(raw, list) or len(raw) != 3:
+    if type(raw) is not list or len(raw) != 3:
         raise CommandDecodeError("session must be [client_id, seq, ack_seq]")
-    fields = dict(zip(("client_id", "seq", "ack_seq"), raw, strict=True))
-    client_id = _int(fields, "client_id", minimum=1)
-    seq = _int(fields, "seq", minimum=1)
-    ack_seq = _int(fields, "ack_seq", minimum=0)
+    client_id = _int(raw[0], "client_id", minimum=1)
+    seq = _int(raw[1], "seq", minimum=1)
+    ack_seq = _int(raw[2], "ack_seq", minimum=0)
     if ack_seq > seq:
         raise CommandDecodeError(f"ack_seq {ack_seq} exceeds seq {seq}")
     return SessionHeader(client_id, seq, ack_seq)

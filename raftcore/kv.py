@@ -90,6 +90,38 @@ class ApplyResult:
     seq: int | None = None
 
 
+_new = object.__new__
+_AR_SETTERS = tuple(getattr(ApplyResult, name).__set__ for name in ApplyResult.__slots__)
+assert ApplyResult.__slots__ == ("index", "outcome", "response", "command", "client_id", "seq")
+_set_index, _set_outcome, _set_response, _set_command, _set_client_id, _set_seq = _AR_SETTERS
+
+
+def _result(  # noqa: PLR0917 (positional in field order, for speed)
+    index: int,
+    outcome: Outcome,
+    response: Response | None,
+    command: Command | None,
+    client_id: int | None,
+    seq: int | None,
+) -> ApplyResult:
+    """`ApplyResult(index, outcome, response, command, client_id, seq)`, built without the
+    frozen dataclass's per-field `object.__setattr__` (it has no `__post_init__`; the same
+    trick as raftcore.fastmsg, checked against the constructor in tests/raftcore/test_kv.py)."""
+    result: ApplyResult = _new(ApplyResult)
+    _set_index(result, index)
+    _set_outcome(result, outcome)
+    _set_response(result, response)
+    _set_command(result, command)
+    _set_client_id(result, client_id)
+    _set_seq(result, seq)
+    return result
+
+
+_OK = Response(Status.OK)
+_SESSION_EXPIRED = Response(Status.SESSION_EXPIRED)
+"""Responses are frozen and compared by value, so the plain ones are shared."""
+
+
 class KVStateMachine:
     """Data, session table, applied index and cluster time of one replica."""
 
@@ -140,40 +172,40 @@ class KVStateMachine:
         except CommandDecodeError as exc:
             response = Response(Status.BAD_COMMAND, str(exc))
             return ApplyResult(entry.index, Outcome.REJECTED, response)
+        index = entry.index
         if isinstance(command, RegisterSession):
-            self.sessions.register(entry.index, self.cluster_time_ticks)
-            return ApplyResult(
-                entry.index, Outcome.REGISTERED, Response(Status.OK), command, entry.index
-            )
+            self.sessions.register(index, self.cluster_time_ticks)
+            return _result(index, Outcome.REGISTERED, _OK, command, index, None)
         header = command.session
         if header is None:
-            return ApplyResult(entry.index, Outcome.APPLIED, self._execute(command), command)
-        check = self.sessions.check(
+            return _result(index, Outcome.APPLIED, self._execute(command), command, None, None)
+        sessions = self.sessions
+        check = sessions.check(
             header,
             self.cluster_time_ticks,
             dedup=self.planted_bug is not PlantedBug.APPLY_DUPLICATE,
         )
-        client_id, seq = header.client_id, header.seq
-        if check.verdict is Verdict.EXPIRED:
-            response = Response(Status.SESSION_EXPIRED)
-            outcome = Outcome.EXPIRED
-        elif check.verdict is Verdict.NEW:
+        verdict = check.verdict
+        if verdict is Verdict.NEW:
             response = self._execute(command)
-            self.sessions.record(header, response)
+            sessions.record(header, response)
             outcome = Outcome.APPLIED
+        elif verdict is Verdict.EXPIRED:
+            response = _SESSION_EXPIRED
+            outcome = Outcome.EXPIRED
         else:
             assert check.cached is not None
             response = check.cached
-            outcome = Outcome.DUPLICATE if check.verdict is Verdict.DUPLICATE else Outcome.REJECTED
-        self.sessions.acknowledge(header)
-        return ApplyResult(entry.index, outcome, response, command, client_id, seq)
+            outcome = Outcome.DUPLICATE if verdict is Verdict.DUPLICATE else Outcome.REJECTED
+        sessions.acknowledge(header)
+        return _result(index, outcome, response, command, header.client_id, header.seq)
 
     def _execute(self, command: SessionCommand) -> Response:
         data = self._data
         key = command.key
         if isinstance(command, Put):
             data[key] = command.value
-            return Response(Status.OK)
+            return _OK
         if isinstance(command, Delete):
             existed = data.pop(key, None)
             return Response(Status.OK, existed)

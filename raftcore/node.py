@@ -42,6 +42,7 @@ from raftcore.types import (
     AppendEntriesRequest,
     AppendEntriesResponse,
     ConfChange,
+    Entry,
     EntryKind,
     HardState,
     HeartbeatRequest,
@@ -220,14 +221,22 @@ class Node(ElectionMixin, ReplicationMixin):
     def has_ready(self) -> bool:
         """Whether `ready()` would return a non-empty batch."""
         log = self._log
-        return bool(
+        if (
             self._msgs
             or log.unstable_entries
             or log.unstable_snapshot is not None
             or log.committed > log.applying
             or self._read_states
-            or (self._leader_id, self._role) != self._prev_soft
-            or self._hard_state_changed()
+        ):
+            return True
+        prev_soft = self._prev_soft
+        if self._leader_id != prev_soft[0] or self._role is not prev_soft[1]:
+            return True
+        prev = self._prev_hard_state
+        return (
+            prev.current_term != self._term
+            or prev.voted_for != self._voted_for
+            or prev.commit_index != log.committed
         )
 
     def _hard_state_changed(self) -> bool:
@@ -258,9 +267,11 @@ class Node(ElectionMixin, ReplicationMixin):
         snapshot = log.unstable_snapshot
         if snapshot is not None:
             log.applying = max(log.applying, snapshot.meta.index)
-        committed_entries = tuple(log.next_committed_entries(None))
-        if committed_entries:
-            log.applying = committed_entries[-1].index
+        committed_entries: tuple[Entry, ...] = ()
+        if log.committed > log.applying:
+            committed_entries = tuple(log.next_committed_entries(None))
+            if committed_entries:
+                log.applying = committed_entries[-1].index
         entries = tuple(log.unstable_entries)
         ready = fastmsg.ready(
             soft_state,

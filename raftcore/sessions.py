@@ -52,16 +52,30 @@ class Check:
     cached: Response | None = None
 
 
+# Verdicts without a cached response are shared (frozen, compared by value).
+_CHECK_NEW = Check(Verdict.NEW)
+_CHECK_EXPIRED = Check(Verdict.EXPIRED)
+_CHECK_STALE = Check(Verdict.STALE, Response(Status.STALE_REQUEST))
+
+
 class SessionTable:
     """The replicated session table. Iteration orders are sorted, so snapshots are stable."""
 
-    __slots__ = ("_last_expiry_ticks", "_sessions", "session_timeout_ticks")
+    __slots__ = (
+        "_earliest_active_ticks",
+        "_last_expiry_ticks",
+        "_sessions",
+        "session_timeout_ticks",
+    )
 
     def __init__(self, session_timeout_ticks: int) -> None:
         assert session_timeout_ticks > 0, "sessions need a positive timeout"
         self.session_timeout_ticks = session_timeout_ticks
         self._sessions: dict[int, Session] = {}
         self._last_expiry_ticks = -1
+        self._earliest_active_ticks = 0
+        """A lower bound of every session's `last_active_ticks` (activity only moves
+        forward), so `expire` rescans the table only when a session may have expired."""
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -75,6 +89,7 @@ class SessionTable:
     def register(self, client_id: int, now_ticks: int) -> None:
         assert client_id not in self._sessions, "a session id is a unique log index"
         self._sessions[client_id] = Session(client_id, last_active_ticks=now_ticks)
+        self._earliest_active_ticks = min(self._earliest_active_ticks, now_ticks)
 
     def expire(self, now_ticks: int) -> list[int]:
         """Drop sessions idle for more than the timeout at cluster time `now_ticks`."""
@@ -82,9 +97,15 @@ class SessionTable:
             return []  # Nothing can newly expire unless cluster time moved forward.
         self._last_expiry_ticks = now_ticks
         deadline = now_ticks - self.session_timeout_ticks
-        expired = sorted(cid for cid, s in self._sessions.items() if s.last_active_ticks < deadline)
+        if deadline <= self._earliest_active_ticks:
+            return []  # Every session was active at or after the deadline.
+        sessions = self._sessions
+        expired = sorted(cid for cid, s in sessions.items() if s.last_active_ticks < deadline)
         for client_id in expired:
-            del self._sessions[client_id]
+            del sessions[client_id]
+        self._earliest_active_ticks = min(
+            (s.last_active_ticks for s in sessions.values()), default=now_ticks
+        )
         return expired
 
     def check(self, header: SessionHeader, now_ticks: int, *, dedup: bool = True) -> Check:
@@ -94,14 +115,14 @@ class SessionTable:
         """
         session = self._sessions.get(header.client_id)
         if session is None:
-            return Check(Verdict.EXPIRED)
+            return _CHECK_EXPIRED
         session.last_active_ticks = max(session.last_active_ticks, now_ticks)
         cached = session.responses.get(header.seq)
         if cached is not None and dedup:
             return Check(Verdict.DUPLICATE, cached)
         if header.seq < session.ack_seq:
-            return Check(Verdict.STALE, Response(Status.STALE_REQUEST))
-        return Check(Verdict.NEW)
+            return _CHECK_STALE
+        return _CHECK_NEW
 
     def record(self, header: SessionHeader, response: Response) -> None:
         """Cache the response of a newly executed command."""
@@ -114,9 +135,10 @@ class SessionTable:
         session = self._sessions.get(header.client_id)
         if session is None or header.ack_seq <= session.ack_seq:
             return
-        session.ack_seq = header.ack_seq
-        for seq in [s for s in session.responses if s < header.ack_seq]:
-            del session.responses[seq]
+        ack_seq = session.ack_seq = header.ack_seq
+        responses = session.responses
+        for seq in [s for s in responses if s < ack_seq]:
+            del responses[seq]
 
     def highest_seqs(self) -> dict[int, int]:
         """{client_id: highest executed seq}, sorted by client id (the trace's view)."""
@@ -160,6 +182,9 @@ class SessionTable:
             if session.client_id in table._sessions:
                 raise ValueError(f"session {session.client_id} appears twice")
             table._sessions[session.client_id] = session
+        table._earliest_active_ticks = min(
+            (s.last_active_ticks for s in table._sessions.values()), default=0
+        )
         return table
 
 

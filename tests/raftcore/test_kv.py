@@ -20,7 +20,7 @@ from raftcore.commands import (
     SessionHeader,
     Status,
 )
-from raftcore.kv import KVStateMachine, Outcome, SnapshotCorrupt
+from raftcore.kv import ApplyResult, KVStateMachine, Outcome, SnapshotCorrupt, _result
 from raftcore.types import Entry, EntryKind, TraceEvent
 
 TIMEOUT = 10
@@ -314,3 +314,13 @@ def test_a_well_checksummed_snapshot_with_a_bad_shape_is_rejected() -> None:
     blob = b"raftkv-snapshot/1\n" + b"%08x\n" % zlib.crc32(body) + body
     with pytest.raises(SnapshotCorrupt, match="malformed"):
         KVStateMachine(TIMEOUT).restore(blob)
+
+
+def test_fast_apply_result_equals_the_constructor() -> None:
+    args = (7, Outcome.APPLIED, Response(Status.OK, "v"), Put("k", "v"), 3, 2)
+    fast = _result(*args)
+    assert type(fast) is ApplyResult
+    assert fast == ApplyResult(*args)
+    assert hash(fast) == hash(ApplyResult(*args))
+    with pytest.raises(AttributeError):
+        fast.index = 8  # type: ignore[misc]

@@ -91,3 +91,21 @@ def test_decode_of_arbitrary_bytes_is_a_command_or_a_clear_error(data: bytes) ->
 def test_malformed_data_raises_command_decode_error(data: bytes) -> None:
     with pytest.raises(CommandDecodeError):
         commands.decode(data)
+
+
+@given(all_commands)
+def test_fast_encoding_equals_the_json_dumps_reference(command: commands.Command) -> None:
+    assert commands.encode(command) == commands._encode_reference(command)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        RegisterSession(nonce=True),
+        Put("k", 3, None),  # type: ignore[arg-type]
+        Cas("k", 1.5, "v", None),  # type: ignore[arg-type]
+        Get("k", SessionHeader(True, 2, 1)),
+    ],
+)
+def test_unusual_field_types_take_the_reference_path(command: commands.Command) -> None:
+    assert commands.encode(command) == commands._encode_reference(command)
