@@ -59,6 +59,7 @@ _json_string: Final = json.encoder.encode_basestring_ascii  # json.dumps's own e
 
 MAX_HEAD_BYTES: Final = 64 * 1024
 MAX_IDLE_RELAY_CONNECTIONS: Final = 32
+MAX_PIPELINED_BYTES: Final = 4 * 1024 * 1024
 HOP_BY_HOP: Final = frozenset({
     "connection", "keep-alive", "transfer-encoding", "content-length", "expect", "te",
     "trailer", "upgrade", "proxy-connection",
@@ -87,8 +88,8 @@ def render_response(status: int, body: bytes, headers: dict[str, str] | None = N
 def fast_key(request: Request) -> tuple[str, str] | None:
     """(key, query) when `request` is a /kv route the fast path takes, else None."""
     target = request.target
-    if not target.startswith("/kv/") or "%" in target:
-        return None
+    if not target.startswith("/kv/") or "%" in target or not target.isascii():
+        return None  # escapes and raw non-ASCII bytes: aiohttp decodes them
     path, _, query = target.partition("?")
     key = path[4:]
     if not key or any(part in ("", ".", "..") for part in key.split("/")):
@@ -175,6 +176,7 @@ class FrontProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._busy = False
         self._closing = False
+        self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
@@ -190,12 +192,16 @@ class FrontProtocol(asyncio.Protocol):
             self._transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self._transport is not None and not self._closing:
+        if self._transport is not None and not self._closing and not self._paused:
             self._transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        self._parser.feed(data)
+        parser = self._parser
+        parser.feed(data)
         self._next()
+        if self._busy and parser.buffered_bytes > MAX_PIPELINED_BYTES and self._transport:
+            self._transport.pause_reading()  # a client pipelining far ahead waits
+            self._paused = True
 
     def _next(self) -> None:
         """Take the next request if the previous one was answered."""
@@ -223,6 +229,9 @@ class FrontProtocol(asyncio.Protocol):
         self._busy = False
         if not close:
             self._next()
+        if self._paused and not self._busy and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
 
     def _send(self, raw: bytes, close: bool) -> None:
         transport = self._transport
