@@ -111,7 +111,7 @@ class SafetyChecker:
             known = ids.get(key)
             if known is None:
                 ids[key] = (entry, prev_term)
-            elif known[1] != prev_term or known[0] != entry:
+            elif known[1] != prev_term or (known[0] is not entry and known[0] != entry):
                 raise Violation(
                     "log matching",
                     f"{node_id} holds a different entry or predecessor at index "
@@ -123,7 +123,7 @@ class SafetyChecker:
         known = self.applied.get(entry.index)
         if known is None:
             self.applied[entry.index] = entry
-        elif known != entry:
+        elif known is not entry and known != entry:  # The same object is equal: no compare.
             raise Violation(
                 "state machine safety",
                 f"{node_id} applied term {entry.term} at index {entry.index}, "

@@ -18,7 +18,6 @@ Rules:
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -52,23 +51,49 @@ class NetworkStats:
 
 
 class Network:
-    """Messages in flight between endpoints, with a fault model."""
+    """Messages in flight between endpoints, with a fault model.
 
-    __slots__ = ("_counter", "_queue", "_tails", "blocked", "manual", "options", "rng", "stats")
+    Outside manual mode, messages wait in per-tick buckets (due tick -> messages in send
+    order), which is the (due tick, send order) order of a priority queue without its
+    cost; manual mode keeps one list in send order for the caller to pick from."""
+
+    __slots__ = (
+        "_buckets",
+        "_counter",
+        "_manual",
+        "_queue",
+        "_tails",
+        "blocked",
+        "options",
+        "rng",
+        "stats",
+    )
 
     def __init__(self, rng: random.Random, options: NetworkOptions, *, manual: bool = False):
         self.rng = rng
         self.options = options
-        self.manual = manual
+        self._manual = manual
         self.blocked: set[tuple[str, str]] = set()
         self.stats = NetworkStats()
         self._queue: list[tuple[int, int, str, str, object]] = []
+        """Manual mode: (due tick, send counter, src, dst, payload) in send order."""
+        self._buckets: dict[int, list[tuple[str, str, object]]] = {}
+        """Otherwise: due tick -> (src, dst, payload) in send order."""
         self._counter = 0
         self._tails: dict[tuple[str, str], int] = {}
         """Per link: the latest delivery tick of an in-order message."""
 
+    @property
+    def manual(self) -> bool:
+        return self._manual
+
+    @manual.setter
+    def manual(self, manual: bool) -> None:
+        assert not len(self), "switch modes only while nothing is in flight"
+        self._manual = manual
+
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + sum(len(bucket) for bucket in self._buckets.values())
 
     def send(self, now: int, src: str, dst: str, payload: object) -> None:
         """Put a message in flight (or lose it, or also send a duplicate)."""
@@ -76,7 +101,8 @@ class Network:
         stats.sent += 1
         rng = self.rng
         options = self.options
-        if options.loss and not self.manual and rng.random() < options.loss:
+        manual = self._manual
+        if options.loss and not manual and rng.random() < options.loss:
             stats.lost += 1
             return
         low = options.delay_min_ticks
@@ -90,36 +116,47 @@ class Network:
             tail = tails.get(link, 0)
             at = max(at, tail)
             tails[link] = at
-        self._counter += 1
-        if self.manual:
+        if manual:
+            self._counter += 1
             self._queue.append((at, self._counter, src, dst, payload))
         else:
-            heapq.heappush(self._queue, (at, self._counter, src, dst, payload))
+            bucket = self._buckets.get(at)
+            if bucket is None:
+                self._buckets[at] = [(src, dst, payload)]
+            else:
+                bucket.append((src, dst, payload))
         if options.duplicate and rng.random() < options.duplicate:
             stats.duplicated += 1
             at = now + low + (int(rng.random() * span) if span > 1 else 0)
             self._enqueue(at, src, dst, payload)  # A replay: its own delay, not in order.
 
     def _enqueue(self, at: int, src: str, dst: str, payload: object) -> None:
-        self._counter += 1
-        item = (at, self._counter, src, dst, payload)
-        if self.manual:
-            self._queue.append(item)
+        if self._manual:
+            self._counter += 1
+            self._queue.append((at, self._counter, src, dst, payload))
         else:
-            heapq.heappush(self._queue, item)
+            self._buckets.setdefault(at, []).append((src, dst, payload))
 
     def due(self, now: int) -> list[tuple[str, str, object]]:
         """Every message due by `now` whose link is open, in (due tick, send order)."""
-        assert not self.manual, "manual networks deliver by position"
-        queue = self._queue
-        out: list[tuple[str, str, object]] = []
+        assert not self._manual, "manual networks deliver by position"
+        buckets = self._buckets
+        ticks = [at for at in buckets if at <= now]
+        if not ticks:
+            return []
+        ticks.sort()
         blocked = self.blocked
-        while queue and queue[0][0] <= now:
-            _, _, src, dst, payload = heapq.heappop(queue)
-            if blocked and (src, dst) in blocked:
-                self.stats.cut += 1
+        out: list[tuple[str, str, object]] = []
+        for at in ticks:
+            bucket = buckets.pop(at)
+            if not blocked:
+                out.extend(bucket)
                 continue
-            out.append((src, dst, payload))
+            for item in bucket:
+                if (item[0], item[1]) in blocked:
+                    self.stats.cut += 1
+                else:
+                    out.append(item)
         self.stats.delivered += len(out)
         return out
 

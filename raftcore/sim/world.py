@@ -243,26 +243,31 @@ class World:
         send = self.net.send
         src = host.node_id
         changed = False  # Any new term, vote, role or commit index shows in these fields.
-        while node.has_ready():
-            rd = node.ready()
-            if rd.entries or rd.hard_state is not None or rd.snapshot is not None:
+        has_ready, ready, advance = node.has_ready, node.ready, node.advance
+        while has_ready():
+            rd = ready()
+            snapshot = rd.snapshot
+            hard_state = rd.hard_state
+            if rd.entries or hard_state is not None or snapshot is not None:
                 self._persist(host, node, rd)
-            now = self.tick_count
-            for msg in rd.messages:
-                send(now, src, msg.to_id, msg)
-            if rd.snapshot is not None:
-                sm = self._install_snapshot(host, sm, rd.snapshot.data, rd.snapshot.meta.index)
+            messages = rd.messages
+            if messages:
+                now = self.tick_count
+                for msg in messages:
+                    send(now, src, msg.to_id, msg)
+            if snapshot is not None:
+                sm = self._install_snapshot(host, sm, snapshot.data, snapshot.meta.index)
             committed = rd.committed_entries
             if committed:
                 self._apply(host, sm, committed)
             if rd.read_states:
                 host.ready_reads.extend(rd.read_states)
-            node.advance(rd)
+            advance(rd)
             if host.ready_reads:
                 self._serve_reads(host, sm)
             if committed:
                 self._maybe_compact(host, sm)
-            if rd.hard_state is not None or rd.soft_state is not None:
+            if hard_state is not None or rd.soft_state is not None:
                 changed = True
         if changed:
             self._observe(host)
