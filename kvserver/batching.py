@@ -10,7 +10,11 @@ original messages):
 - Two AppendEntries requests to the same peer merge when they are of the same term and
   the second continues the first (its `prev_log_index` is the first's last index): the
   result is the same as delivering both in order, answered once (the leader frees
-  in-flight messages by index, raftcore/progress.py).
+  in-flight messages by index, raftcore/progress.py). One exception, never unsafe: when
+  the first is a resend that starts below the follower's commit index, the follower
+  answers with its commit index and ignores the whole merged request (the core's
+  receiver rule), where it would have appended the second part; the leader sends that
+  part again. tests/kvserver/test_batching.py checks both halves of this.
 - Heartbeat requests to the same peer of the same term collapse into one carrying the
   highest commit index and read round (both only grow within a term): the earlier ones
   are as good as lost, which Raft tolerates, and the survivor confirms every read round
