@@ -41,7 +41,7 @@ import random
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from kvserver import codec
 from raftcore.types import Message, NodeId
@@ -265,11 +265,12 @@ class Transport:
         self._on_message = on_message
         self._peers: dict[NodeId, _Peer] = {}
         self._server: asyncio.Server | None = None
-        self._inbound: set[asyncio.StreamWriter] = set()
+        self._inbound: set[asyncio.BaseTransport] = set()
 
     async def listen(self, host: str, port: int) -> tuple[str, int]:
         """Start accepting peer connections; returns the bound address."""
-        self._server = await asyncio.start_server(self._accept, host, port)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Inbound(self), host, port)
         bound = self._server.sockets[0].getsockname()
         return str(bound[0]), int(bound[1])
 
@@ -318,34 +319,14 @@ class Transport:
             peer.task.cancel()
         tasks = [peer.task for peer in self._peers.values()]
         self._peers.clear()
-        for writer in list(self._inbound):
-            writer.close()
+        for inbound in list(self._inbound):
+            inbound.close()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._inbound.add(writer)
-        peer = writer.get_extra_info("peername")
-        nonce = os.urandom(NONCE_BYTES)
-        decoder = FrameDecoder(self.config.secret, nonce, self.config.max_frame_bytes)
-        try:
-            writer.write(nonce)
-            await writer.drain()
-            while data := await reader.read(256 * 1024):
-                for msg in decoder.feed(data):
-                    self._deliver(msg)
-        except FrameError as exc:
-            self.counters.bad_frames += 1
-            log.warning("closing peer connection from %s: %s", peer, exc)
-        except OSError as exc:
-            log.info("peer connection from %s failed: %s", peer, exc)
-        finally:
-            self._inbound.discard(writer)
-            writer.close()
 
     def _deliver(self, msg: Message) -> None:
         if msg.to_id != self.config.node_id:
@@ -354,3 +335,42 @@ class Transport:
             return
         self.counters.received += 1
         self._on_message(msg)
+
+
+class _Inbound(asyncio.Protocol):
+    """One accepted connection: send the nonce, then decode frames as bytes arrive and
+    hand each message to the transport (no task and no stream buffer in between)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._owner = transport
+        self._connection: asyncio.BaseTransport | None = None
+        self._decoder: FrameDecoder | None = None
+        self._peer: object = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        owner = self._owner
+        self._connection = transport
+        self._peer = transport.get_extra_info("peername")
+        nonce = os.urandom(NONCE_BYTES)
+        self._decoder = FrameDecoder(owner.config.secret, nonce, owner.config.max_frame_bytes)
+        owner._inbound.add(transport)
+        cast(asyncio.WriteTransport, transport).write(nonce)
+
+    def data_received(self, data: bytes) -> None:
+        assert self._decoder is not None
+        try:
+            messages = self._decoder.feed(data)
+        except FrameError as exc:
+            self._owner.counters.bad_frames += 1
+            log.warning("closing peer connection from %s: %s", self._peer, exc)
+            if self._connection is not None:
+                self._connection.close()
+            return
+        for msg in messages:
+            self._owner._deliver(msg)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            log.info("peer connection from %s failed: %s", self._peer, exc)
+        if self._connection is not None:
+            self._owner._inbound.discard(self._connection)
