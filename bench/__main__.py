@@ -1,10 +1,11 @@
-"""Run every benchmark: `python -m bench [--skip NAME ...] [--only NAME ...] [--list]`.
+"""Run every benchmark: `python -m bench [NAME ...] [--skip NAME ...] [--list]`.
 
 Role: the entry point of `tox -e bench`. A benchmark is a module `bench/<name>.py` whose
 name has no underscore (bench.kvserver, bench.checker, ...); modules named
 `<name>_<part>.py` are parts of one (bench/kvserver_load.py) and are not run on their own.
 Each benchmark runs in its own process as `python -m bench.<name>` with its defaults, one
-after the other, so one benchmark's load never overlaps another's.
+after the other, so one benchmark's load never overlaps another's. Names given (or
+`--only`) choose which run; `--skip` leaves some out.
 
 Exit status: 0 when every benchmark run exited 0, else 1 (the failing ones are named).
 """
@@ -32,12 +33,14 @@ def benchmarks() -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     present = benchmarks()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", metavar="NAME", help="run only these benchmarks")
     parser.add_argument("--skip", action="append", default=[], metavar="NAME",
                         help="do not run this benchmark (repeatable)")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="run only these benchmarks (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     args = parser.parse_args(argv)
+    args.only += args.names
     unknown = sorted(set(args.skip + args.only) - set(present))
     if unknown:
         parser.error(f"no benchmark named {', '.join(unknown)} (present: {', '.join(present)})")
