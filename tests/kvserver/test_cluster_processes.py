@@ -189,3 +189,20 @@ def wal_fsyncs(proc: Proc) -> int:
     match = re.search(r"^raftkv_wal_fsyncs (\d+)", text, re.MULTILINE)
     assert match is not None, text
     return int(match.group(1))
+
+
+def test_one_node_with_the_aiohttp_server_alone_and_the_asyncio_loop(tmp_path: Path) -> None:
+    """The alternatives to the defaults (HTTP front, uvloop when installed) still serve."""
+    cluster = Cluster(tmp_path, extra=["--http-server", "aiohttp", "--event-loop", "asyncio"])
+    try:
+        cluster.start(1)
+        node = cluster.nodes["n1"]
+        assert cluster.put("k", "v", via=node) > 0
+        assert read(node, "k") == "v"
+        status, _ = call("GET", node.url("/kv/absent"))
+        assert status == 404
+    except BaseException:
+        print(cluster.logs())
+        raise
+    finally:
+        cluster.stop_all()
