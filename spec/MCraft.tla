@@ -1,0 +1,239 @@
+------------------------------- MODULE MCraft -------------------------------
+(***************************************************************************)
+(* Model checking of raft.tla with small bounds, checked exhaustively by   *)
+(* TLC (MCraft.cfg), and with larger ones by random simulation             *)
+(* (MCraft_sim.cfg).  The negative controls reuse this module with one     *)
+(* definition overridden in their .cfg (MCraft_noguard, MCraft_nodedup).   *)
+(*                                                                         *)
+(* The bounds, in the manner of etcd-io/raft's MCetcdraft.tla: terms, log  *)
+(* length, client requests, configuration changes, restarts, message       *)
+(* duplicates, drops and the bag size; plus one each of compaction,        *)
+(* transfer and read.  Every bound is a guard on an action (so a bounded   *)
+(* run never reports a deadlock as a protocol fault; TLC runs with         *)
+(* -deadlock) or the state constraint MCConstraint.                        *)
+(*                                                                         *)
+(* Replication is narrowed the way the core does it: AppendEntries sends   *)
+(* everything from next_index (raft.tla lets a leader send any batch), and *)
+(* a request, heartbeat or snapshot is not re-sent while an identical one  *)
+(* is in flight (the network may still duplicate it).  Both only remove    *)
+(* interleavings the unbounded spec also has.                              *)
+(***************************************************************************)
+EXTENDS raft
+
+CONSTANTS
+    MaxTerm, MaxLogLen, MaxClientRequests, MaxConfChanges, MaxRestarts,
+    MaxDuplicates, MaxDrops, MaxBagSize, MaxCompactions, MaxTransfers, MaxReads,
+    MaxCheckQuorums, MaxCtime, ConfTargets, MaxFaults, OneCandidate, Heartbeats,
+    ApplyEntries
+
+\* Counters of bounded actions (part of the state, as in MCetcdraft).
+VARIABLE mc
+
+mcVars == <<vars, mc>>
+
+MCInit ==
+    /\ Init
+    /\ mc = [restarts |-> 0, requests |-> 0, confs |-> 0, dups |-> 0, drops |-> 0,
+             compactions |-> 0, transfers |-> 0, reads |-> 0, checkQuorums |-> 0]
+
+Count(f) == mc' = [mc EXCEPT ![f] = @ + 1]
+\* Each optional event has its own bound, and together they share MaxFaults,
+\* so that every pair of them can meet without the product of all bounds.
+Faults == {"restarts", "confs", "dups", "drops", "compactions", "transfers", "reads",
+           "checkQuorums"}
+FaultCount == LET RECURSIVE S(_)
+                  S(F) == IF F = {} THEN 0
+                          ELSE LET f == CHOOSE x \in F : TRUE IN mc[f] + S(F \ {f})
+              IN S(Faults)
+Under(f, bound) == mc[f] < bound /\ (f \in Faults => FaultCount < MaxFaults)
+
+\* With OneCandidate, an election timeout fires only while no election is under
+\* way (as MCetcdraft limits simultaneous candidates); split votes are then
+\* left to the simulation run.
+MayTimeout(i) ==
+    /\ currentTerm[i] < MaxTerm
+    /\ OneCandidate => \A j \in Server \ {i} : role[j] \notin {PreCandidate, Candidate}
+
+\* The core's replication: send from next_index, everything there is.
+MCPrevChoices(i, j) == {nextIndex[i][j] - 1} \cap (snapshot[i].index..LastIndex(i))
+MCLastChoices(i, j, prev) == {LastIndex(i)}
+
+InFlight(m) == m \in DOMAIN messages
+BagSize == LET RECURSIVE Sum(_)
+               Sum(S) == IF S = {} THEN 0
+                         ELSE LET m == CHOOSE x \in S : TRUE IN messages[m] + Sum(S \ {m})
+           IN Sum(DOMAIN messages)
+
+\* At most one exchange of a kind between i and j at a time: no request from i
+\* to j and no answer from j to i in flight (a window of one round trip, as
+\* the core's probe state has; AppendEntries and InstallSnapshot share one).
+Answer == [RequestVoteRequest |-> "RequestVoteResponse",
+           AppendEntriesRequest |-> "AppendEntriesResponse",
+           InstallSnapshotRequest |-> "AppendEntriesResponse",
+           HeartbeatRequest |-> "HeartbeatResponse",
+           TimeoutNow |-> "none"]
+Idle(type, i, j) ==
+    ~\E m \in DOMAIN messages :
+        \/ m.from = i /\ m.to = j /\ m.type = type
+        \/ /\ m.from = i /\ m.to = j /\ m.type \in DOMAIN Answer
+           /\ Answer[m.type] = Answer[type] /\ Answer[type] # "none"
+        \/ m.from = j /\ m.to = i /\ m.type = Answer[type]
+
+\* Heartbeats are sent only once there is a commit index or a read to carry
+\* (before that they change nothing that an AppendEntries does not).
+
+\* Client commands: open a session, or a put in a session opened in the log.
+\* A put may be proposed twice (a client retry), which dedup must absorb.
+Commands(i) ==
+    {[op |-> "register"]} \cup
+    {[op |-> "put", client |-> k, seq |-> 1] :
+        k \in {x \in FirstIndex(i)..LastIndex(i) :
+                 Entry(i, x).kind = "Normal" /\ Entry(i, x).cmd.op = "register"}}
+
+Times(i) == {t \in {LastCtime(i), LastCtime(i) + 1} : t <= MaxCtime}
+
+\* Is an internal step (MCInternal below) pending at i?
+Pending(i) ==
+    \/ role[i] \in {PreCandidate, Candidate} /\ VoteWon(i)
+    \/ role[i] = Leader /\ CommitCandidates(i) # {}
+    \/ role[i] = Leader /\ i \notin Members(config[i]) /\ config[i].index <= commitIndex[i]
+    \/ role[i] = Leader /\ pendingReads[i] # <<>>
+       /\ Head(pendingReads[i]).round <= ConfirmedRound(i)
+    \/ ApplyEntries /\ applied[i] < commitIndex[i]
+
+Quiet == ~\E i \in Server : Pending(i)
+
+\* Events from outside the core (timers, clients, the network, crashes),
+\* taken only while no internal step is pending (Quiet).
+MCExternal ==
+    \/ Quiet /\ \E i \in Server : /\ Under("restarts", MaxRestarts)
+                                /\ Restart(i, commitIndex[i])
+                                /\ Count("restarts")
+    \/ Quiet /\ \E i \in Server : /\ MayTimeout(i)
+                                /\ Timeout(i)
+                                /\ UNCHANGED mc
+    \/ Quiet /\ \E i, j \in Server : /\ j \notin DOMAIN votes[i]
+                                   /\ Idle("RequestVoteRequest", i, j)
+                                   /\ RequestVote(i, j, FALSE)
+                                   /\ UNCHANGED mc
+    \/ Quiet /\ \E i \in Server : \E cmd \in Commands(i) : \E t \in Times(i) :
+                 /\ Under("requests", MaxClientRequests)
+                 /\ ClientRequest(i, cmd, t)
+                 /\ Count("requests")
+    \/ Quiet /\ \E i, j \in Server : \E p \in MCPrevChoices(i, j) :
+                 /\ p < LastIndex(i)
+                 /\ Idle("AppendEntriesRequest", i, j)
+                 /\ AppendEntries(i, j, p, LastIndex(i))
+                 /\ UNCHANGED mc
+    \/ Quiet /\ \E i, j \in Server : /\ Heartbeats
+                                   /\ (commitIndex[i] > 0 \/ pendingReads[i] # <<>>)
+                                   /\ Idle("HeartbeatRequest", i, j)
+                                   /\ Heartbeat(i, j)
+                                   /\ UNCHANGED mc
+    \/ Quiet /\ \E i \in Server : /\ Under("checkQuorums", MaxCheckQuorums)
+                                /\ CheckQuorum(i)
+                                /\ Count("checkQuorums")
+    \/ Quiet /\ \E i \in Server : /\ Under("compactions", MaxCompactions)
+                                /\ CompactLog(i)
+                                /\ Count("compactions")
+    \/ Quiet /\ \E i, j \in Server : /\ nextIndex[i][j] <= snapshot[i].index
+                                   /\ role[i] = Leader
+                                   /\ Idle("InstallSnapshotRequest", i, j)
+                                   /\ InstallSnapshot(i, j)
+                                   /\ UNCHANGED mc
+    \/ Quiet /\ \E i \in Server : \E n \in ConfTargets :
+                 /\ Under("confs", MaxConfChanges)
+                 /\ \/ AddLearner(i, n, LastCtime(i))
+                    \/ PromoteLearner(i, n, LastCtime(i))
+                    \/ RemoveServer(i, n, LastCtime(i))
+                 /\ Count("confs")
+    \/ Quiet /\ \E i, t \in Server : /\ Under("transfers", MaxTransfers)
+                                   /\ TransferLeadership(i, t)
+                                   /\ Count("transfers")
+    \/ Quiet /\ \E i \in Server : /\ transferee[i] # Nil
+                                /\ Idle("TimeoutNow", i, transferee[i])
+                                /\ TimeoutNow(i)
+                                /\ UNCHANGED mc
+    \/ Quiet /\ \E i \in Server : \E r \in {"timeout", "removed"} :
+                 AbortTransfer(i, r) /\ UNCHANGED mc
+    \/ Quiet /\ \E i \in Server : /\ Under("reads", MaxReads)
+                                /\ ReadIndex(i, "r")
+                                /\ Count("reads")
+    \/ Quiet /\ \E m \in DOMAIN messages : Receive(m) /\ UNCHANGED mc
+    \/ Quiet /\ \E m \in DOMAIN messages : /\ Under("dups", MaxDuplicates)
+                                         /\ DuplicateMessage(m)
+                                         /\ Count("dups")
+    \/ Quiet /\ \E m \in DOMAIN messages : /\ Under("drops", MaxDrops)
+                                         /\ DropMessage(m)
+                                         /\ Count("drops")
+
+\* Steps the core takes by itself right after the step that enabled them
+\* (raftcore runs them inside the same step() call, or the driver applies at
+\* once): a won (pre-)vote, a commit, a committed self-removal, a confirmed
+\* read, and applying committed entries.  MCraft takes them eagerly, before
+\* any other event, which is how the core orders them.
+MCInternal ==
+    \/ \E i \in Server : BecomeCandidate(i) /\ UNCHANGED mc
+    \/ \E i \in Server : BecomeLeader(i, LastCtime(i)) /\ UNCHANGED mc
+    \/ \E i \in Server : AdvanceCommitIndex(i) /\ UNCHANGED mc
+    \/ \E i \in Server : StepDownRemoved(i) /\ UNCHANGED mc
+    \/ \E i \in Server : ReadIndexReady(i) /\ UNCHANGED mc
+    \/ \E i \in Server : ApplyEntries /\ ApplyEntry(i) /\ UNCHANGED mc
+
+MCNext == MCInternal \/ MCExternal
+
+MCSpec == MCInit /\ [][MCNext]_mcVars
+
+\* A reachable state to start from: some voter L won the election of term 1
+\* with every initial voter's vote (Timeout, RequestVote, UpdateTerm and a
+\* granted vote at each, every answer received, BecomeLeader), and no message
+\* is left in flight.  MCraft_noguard starts here so that BFS reaches the
+\* depth of the July 2015 scenario in minutes.
+ElectedInit ==
+    \E L \in InitServer :
+        /\ messages = [m \in {} |-> 0]
+        /\ currentTerm = [i \in Server |-> IF i \in InitServer THEN 1 ELSE 0]
+        /\ votedFor = [i \in Server |-> IF i \in InitServer THEN L ELSE Nil]
+        /\ log = [i \in Server |-> IF i = L
+                                    THEN <<[term |-> 1, kind |-> "NoOp", ctime |-> 0,
+                                            target |-> Nil, cmd |-> Nil]>>
+                                    ELSE <<>>]
+        /\ snapshot = [i \in Server |-> BootSnapshot(i)]
+        /\ commitIndex = [i \in Server |-> 0]
+        /\ role = [i \in Server |-> IF i = L THEN Leader ELSE Follower]
+        /\ leaderId = [i \in Server |-> IF i = L THEN L ELSE Nil]
+        /\ config = [i \in Server |-> SnapConfig(BootSnapshot(i))]
+        /\ votes = [i \in Server |-> NoVotes]
+        /\ matchIndex = [i \in Server |-> [j \in Server |-> IF i = L /\ j = L THEN 1 ELSE 0]]
+        /\ nextIndex = [i \in Server |-> [j \in Server |-> 1]]
+        /\ transferee = [i \in Server |-> Nil]
+        /\ readRound = [i \in Server |-> 0]
+        /\ readAcks = [i \in Server |-> [j \in Server |-> 0]]
+        /\ pendingReads = [i \in Server |-> <<>>]
+        /\ readsSafe = TRUE
+        /\ applied = [i \in Server |-> 0]
+        /\ sm = [i \in Server |-> InitSm]
+        /\ mc = [restarts |-> 0, requests |-> 0, confs |-> 0, dups |-> 0, drops |-> 0,
+                 compactions |-> 0, transfers |-> 0, reads |-> 0, checkQuorums |-> 0]
+
+MCSpecElected == ElectedInit /\ [][MCNext]_mcVars
+
+\* Terms and logs are bounded by guards above and by this constraint.
+MCConstraint ==
+    /\ \A i \in Server : currentTerm[i] <= MaxTerm /\ LastIndex(i) <= MaxLogLen
+    /\ BagSize <= MaxBagSize
+
+\* Servers of the bootstrap configuration are interchangeable.
+Symmetry == Permutations(InitServer)
+
+----------------------------------------------------------------------------
+(* Negative controls (selected in their .cfg files).                       *)
+
+\* MCraft_noguard: a leader may append a configuration entry before it has
+\* committed an entry of its term (the July 2015 single-server bug).
+NoTermCommitGuard(i) == NoPendingConf(i)
+
+\* MCraft_nodedup: the state machine executes duplicates again.
+NoDedup(s, seq) == FALSE
+
+=============================================================================
