@@ -29,7 +29,7 @@ from kvserver.errors import NoLeader, RequestFailed
 from kvserver.metrics import Histogram
 from kvserver.service import Consistency, ReadResult, Service, WriteResult
 from raftcore import commands
-from raftcore.commands import Cas, Delete, Put, SessionHeader, Status
+from raftcore.commands import Append, Cas, Delete, Put, SessionHeader, Status
 from raftcore.errors import (
     ConfChangeRejected,
     InvalidConfChange,
@@ -257,6 +257,21 @@ async def _cas_doc(request: web.Request) -> tuple[str | None, str] | None:
     if not (old is None or isinstance(old, str)) or not isinstance(new, str):
         bad_request('CAS needs {"from": string or null, "to": string}', "bad_cas")
     return old, new
+
+
+async def kv_append(request: web.Request) -> web.Response:
+    """POST /kv/{key}?op=append: append the body to the key's value (absent: empty).
+
+    The answer carries the value right after this append as the state machine returned
+    it, so a retried request (same session and Request-Seq) answers the original value."""
+    key = parse_key(request)
+    if request.query.get("op") != "append":
+        bad_request("POST /kv/{key} needs ?op=append", "bad_op")
+    session = session_header(request)
+    element = check_value(request, await read_text(request))
+    result = await propose(request, Append(key, element, session))
+    return web.json_response({"key": key, "value": result.response.value,
+                              "index": result.index})
 
 
 async def kv_get(request: web.Request) -> web.Response:
@@ -566,6 +581,7 @@ def make_app(service: Service, limits: Limits | None = None) -> web.Application:
         web.put("/kv/{key:.+}", kv_put, name="kv_put"),
         web.get("/kv/{key:.+}", kv_get, name="kv_get", allow_head=False),
         web.delete("/kv/{key:.+}", kv_delete, name="kv_delete"),
+        web.post("/kv/{key:.+}", kv_append, name="kv_append"),
         web.post("/sessions", register_session, name="sessions"),
         web.get("/cluster", cluster_status, name="cluster", allow_head=False),
         web.post("/cluster/join", cluster_join, name="cluster_join"),

@@ -301,6 +301,54 @@ def test_sessions_make_retries_exactly_once_and_expiry_is_definite() -> None:
     with_api(scenario)
 
 
+def test_append_adds_to_the_value_and_answers_the_value_after_it() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        response = await client.post("/kv/list?op=append", data="1 ")
+        assert response.status == 200
+        assert await response.json() == {"key": "list", "value": "1 ", "index": 1}
+        response = await client.post("/kv/list?op=append", data="2 ")
+        assert await response.json() == {"key": "list", "value": "1 2 ", "index": 2}
+        response = await client.get("/kv/list")
+        assert (await response.json())["value"] == "1 2 "
+        response = await client.post("/kv/a/b%20c?op=append", data="é")
+        assert (await response.json())["key"] == "a/b c"
+        assert service.sm.read("a/b c") == "é"
+        response = await client.post("/kv/list?op=append&redirect=1", data="")
+        assert (await response.json())["value"] == "1 2 "
+
+    with_api(scenario)
+
+
+def test_append_retries_are_exactly_once_and_expiry_is_definite() -> None:
+    async def scenario(client: Client, service: FakeService) -> None:
+        client_id = (await (await client.post("/sessions")).json())["client_id"]
+        headers = {"Client-Id": str(client_id), "Request-Seq": "1", "Ack-Seq": "1"}
+        first = await client.post("/kv/l?op=append", data="1 ", headers=headers)
+        assert first.status == 200
+        assert (await first.json())["value"] == "1 "
+        await client.post("/kv/l?op=append", data="2 ")
+        retry = await client.post("/kv/l?op=append", data="1 ", headers=headers)
+        assert retry.status == 200
+        assert (await retry.json())["value"] == "1 "  # the original answer
+        assert service.sm.read("l") == "1 2 "  # appended once, not twice
+        following = {"Client-Id": str(client_id), "Request-Seq": "2", "Ack-Seq": "2"}
+        response = await client.post("/kv/l?op=append", data="3 ", headers=following)
+        assert (await response.json())["value"] == "1 2 3 "
+        await error(await client.post("/kv/l?op=append", data="1 ", headers=headers), 409,
+                    "stale_request", False)
+        applied = service.sm.applied_index
+        unknown = {"Client-Id": "999", "Request-Seq": "1"}
+        await error(await client.post("/kv/l?op=append", data="4 ", headers=unknown), 410,
+                    "session_expired", True)
+        await error(await client.post("/kv/l?op=append", data="4 ",
+                                      headers={"Client-Id": "x", "Request-Seq": "1"}),
+                    400, "bad_session", True)
+        assert service.sm.read("l") == "1 2 3 "
+        assert service.sm.applied_index == applied + 1  # only the expired entry was applied
+
+    with_api(scenario)
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -328,7 +376,13 @@ def test_size_limits_answer_413_and_bad_bytes_400() -> None:
         await error(await client.put("/kv/k", data=b"v" * 2000), 413, "body_too_large", True)
         await error(await client.put("/kv/k", data=b"\xff\xfe"), 400, "bad_value", True)
         await error(await client.get("/nowhere"), 404, "no_route", True)
-        await error(await client.post("/kv/k", data="v"), 405, "method_not_allowed", True)
+        await error(await client.request("PATCH", "/kv/k", data="v"), 405,
+                    "method_not_allowed", True)
+        await error(await client.post("/kv/k", data="v"), 400, "bad_op", True)
+        await error(await client.post("/kv/k?op=prepend", data="v"), 400, "bad_op", True)
+        await error(await client.post("/kv/k?op=append", data="v" * 33), 413,
+                    "value_too_large", True)
+        await error(await client.post("/kv/k?op=append", data=b"\xff"), 400, "bad_value", True)
         assert service.sm.applied_index == 0
 
     with_api(scenario)
@@ -364,6 +418,9 @@ def test_followers_forward_to_the_leader_and_relay_its_answer() -> None:
             await error(response, 410, "session_expired", True)
             assert (await via.put("/kv/k?prev=", data="v")).status == 409
             assert (await via.put("/kv/k", data="v")).status == 200
+            appended = await via.post("/kv/l?op=append", data="x")
+            assert (await appended.json())["value"] == "x"
+            assert leader.sm.read("l") == "x"
             assert (await (await via.get("/kv/k")).json())["value"] == "v"
             assert leader.sm.read("k") == "v"
             assert follower.sm.applied_index == 0
