@@ -118,11 +118,6 @@ def expected_code(results: dict[str, Any]) -> int:
     return {True: 0, False: 1}.get(results["valid"], 2)
 
 
-def append_route_documented() -> bool:
-    api = REPO / "docs" / "http-api.md"
-    return api.is_file() and "append" in api.read_text(encoding="utf-8").lower()
-
-
 def test_register_with_partitions_and_kills_is_valid(local_hosts: Hosts) -> None:
     code, results, run_dir, output = run(
         local_hosts, "--workload", "register", "--nemesis", "partition,kill",
@@ -154,9 +149,6 @@ def test_unsafe_stale_reads_are_caught(local_hosts: Hosts) -> None:
     assert results["checks"]["linearizable"]["illegal_keys"]
 
 
-@pytest.mark.skipif(not append_route_documented(),
-                    reason="kvserver's HTTP API (docs/http-api.md) has no append route yet; "
-                    "the sessions workload appends")
 def test_sessions_are_exactly_once(local_hosts: Hosts) -> None:
     code, results, _, output = run(
         local_hosts, "--workload", "sessions", "--nemesis", "partition,kill",
@@ -166,9 +158,6 @@ def test_sessions_are_exactly_once(local_hosts: Hosts) -> None:
     assert results["checks"]["exactly-once"]["acknowledged"] > 100
 
 
-@pytest.mark.skipif(not append_route_documented(),
-                    reason="kvserver's HTTP API (docs/http-api.md) has no append route yet; "
-                    "the sessions workload appends")
 def test_no_sessions_duplicates_are_caught(local_hosts: Hosts) -> None:
     code, results, _, output = run(
         local_hosts, "--workload", "sessions", "--no-sessions", "--nemesis", "partition",
