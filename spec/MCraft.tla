@@ -24,7 +24,7 @@ CONSTANTS
     MaxTerm, MaxLogLen, MaxClientRequests, MaxConfChanges, MaxRestarts,
     MaxDuplicates, MaxDrops, MaxBagSize, MaxCompactions, MaxTransfers, MaxReads,
     MaxCheckQuorums, MaxCtime, ConfTargets, MaxFaults, OneCandidate, Heartbeats,
-    ApplyEntries
+    ApplyEntries, LeaderlessTimeout
 
 \* Counters of bounded actions (part of the state, as in MCetcdraft).
 VARIABLE mc
@@ -49,10 +49,12 @@ Under(f, bound) == mc[f] < bound /\ (f \in Faults => FaultCount < MaxFaults)
 
 \* With OneCandidate, an election timeout fires only while no election is under
 \* way (as MCetcdraft limits simultaneous candidates); split votes are then
-\* left to the simulation run.
+\* left to the simulation run.  With LeaderlessTimeout, only a server that
+\* knows no leader times out (CheckQuorum's lease makes the others wait).
 MayTimeout(i) ==
     /\ currentTerm[i] < MaxTerm
     /\ OneCandidate => \A j \in Server \ {i} : role[j] \notin {PreCandidate, Candidate}
+    /\ LeaderlessTimeout => leaderId[i] = Nil
 
 \* The core's replication: send from next_index, everything there is.
 MCPrevChoices(i, j) == {nextIndex[i][j] - 1} \cap (snapshot[i].index..LastIndex(i))

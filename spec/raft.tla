@@ -197,7 +197,8 @@ Expire(ss, now) == [c \in {d \in DOMAIN ss : ss[d].active >= now - SessionTimeou
 \* MCraft_nodedup overrides this to model a state machine without dedup.
 IsDuplicate(s, seq) == seq \in s.executed
 
-\* May applying (client c, seq) at this index answer outcome?  Logged outcomes
+\* May applying (client c, seq) at this index answer outcome, given the table
+\* ss after expiry at the entry's cluster time?  Logged outcomes
 \* are checked against the table exactly as raftcore/kv.py decides them; the
 \* one choice the trace hides is the client's ack floor, so "rejected" (a
 \* stale request below it, or bytes that are no command) is allowed whenever
@@ -372,10 +373,9 @@ VoteResponse(i, m, granted) ==
      term |-> IF m.pre_vote /\ granted THEN m.term ELSE currentTerm[i],
      from |-> i, to |-> m.from, vote_granted |-> granted, pre_vote |-> m.pre_vote]
 
-\* Server i handles a (pre-)vote request m (a real one only once its term is
-\* not higher: UpdateTerm comes first).  Inside the leader lease (it knows a
-\* leader and the request is not a transfer) a request of a higher term is
-\* ignored without changing terms (thesis 4.2.3).
+\* Server i answers a (pre-)vote request m (a real one only once its term is
+\* not higher: UpdateTerm comes first).  Votes are granted on term, vote and
+\* log alone, whatever i's own configuration says (thesis 4.1).
 HandleRequestVoteRequest(i, m) ==
     LET j == m.from
         logOk == UpToDate(i, m.last_log_index, m.last_log_term)
@@ -386,19 +386,26 @@ HandleRequestVoteRequest(i, m) ==
     IN
     /\ m.type = "RequestVoteRequest"
     /\ m.to = i
-    /\ \/ \* ignored inside the lease
-          /\ m.term > currentTerm[i]
-          /\ ~m.transfer
-          /\ leaderId[i] # Nil
-          /\ Discard(m)
-          /\ UNCHANGED votedFor
-       \/ /\ m.term <= currentTerm[i] \/ m.pre_vote
-          /\ Reply(VoteResponse(i, m, grant), m)
-          /\ IF grant /\ ~m.pre_vote
-                THEN votedFor' = [votedFor EXCEPT ![i] = j]
-                ELSE UNCHANGED votedFor
+    /\ m.term <= currentTerm[i] \/ m.pre_vote
+    /\ Reply(VoteResponse(i, m, grant), m)
+    /\ IF grant /\ ~m.pre_vote
+          THEN votedFor' = [votedFor EXCEPT ![i] = j]
+          ELSE UNCHANGED votedFor
     /\ UNCHANGED <<currentTerm, role, leaderId, logVars, candidateVars, leaderVars,
                    readVars, smVars>>
+
+\* Inside the leader lease (thesis 4.2.3: i heard from a leader, or restarted,
+\* less than an election timeout ago) a (pre-)vote request of a higher term
+\* without the transfer flag is dropped unanswered and i keeps its term.
+\* Timing is not modelled, so the lease may hold whenever the rest does.
+\* (Trace event: HandleRequestVoteRequest without a reply.)
+IgnoreRequestVoteRequest(i, m) ==
+    /\ m.type = "RequestVoteRequest"
+    /\ m.to = i
+    /\ m.term > currentTerm[i]
+    /\ ~m.transfer
+    /\ Discard(m)
+    /\ UNCHANGED <<serverVars, logVars, candidateVars, leaderVars, readVars, smVars>>
 
 \* With lease reads, a follower inside its leader lease ignores an answer of a
 \* higher term (a delayed reply to something it sent in an earlier role)
@@ -873,7 +880,8 @@ ApplyEntryAs(i, c, seq, outcome) ==
     LET k == applied[i] + 1
     IN
     /\ applied[i] < commitIndex[i]
-    /\ OutcomeOk(sm[i].sessions, k, Entry(i, k).kind, c, seq, outcome)
+    /\ OutcomeOk(Expire(sm[i].sessions, Max(sm[i].time, Entry(i, k).ctime)),
+                 k, Entry(i, k).kind, c, seq, outcome)
     /\ applied' = [applied EXCEPT ![i] = k]
     /\ sm' = [sm EXCEPT ![i] = SmAfter(@, k, Entry(i, k).ctime, c, seq, outcome)]
     /\ UNCHANGED <<messages, serverVars, logVars, candidateVars, leaderVars, readVars>>
@@ -904,6 +912,7 @@ Receive(m) ==
     LET i == m.to
     IN \/ UpdateTerm(i, m)
        \/ HandleRequestVoteRequest(i, m)
+       \/ IgnoreRequestVoteRequest(i, m)
        \/ HandleRequestVoteResponse(i, m)
        \/ HandleAppendEntriesRequest(i, m)
        \/ HandleAppendEntriesResponse(i, m)

@@ -1,0 +1,83 @@
+"""`python -m raftcore.validate TRACE.ndjson [MORE.ndjson ...]`: validate traces with TLC.
+
+Prints ACCEPTED, or REJECTED with the first event the spec could not take (where it is
+in which file, the action, its parameters) and which logged values disagree with the
+spec; exit code 0 accepted, 1 rejected, 2 error (bad input, Java or TLC missing, a TLC
+error: never read as a pass).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from raftcore.validate.tlc import TlcUnavailable
+from raftcore.validate.validator import Options, Status, Verdict, default_spec_dir, validate
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m raftcore.validate",
+        description="Check raftcore traces against spec/raft.tla with TLC.",
+    )
+    parser.add_argument("traces", nargs="+", type=Path,
+                        help="one global trace, or one trace per node (merged)")
+    parser.add_argument("--spec-dir", type=Path, default=default_spec_dir(),
+                        help="folder holding raft.tla and Traceraft.tla/.cfg")
+    parser.add_argument("--session-timeout-ticks", type=int, default=None,
+                        help="the state machine's session timeout (node traces have no header)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="write the TLC inputs to this folder and keep them")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="give up on TLC after this many seconds (an error)")
+    parser.add_argument("--no-diagnose", action="store_true",
+                        help="skip the second TLC run that explains a rejection")
+    return parser  # fmt: skip
+
+
+def render(verdict: Verdict) -> str:
+    """The human-readable report."""
+    lines = [f"{verdict.status.value}: {verdict.events} events"]
+    if verdict.tlc is not None and verdict.tlc.distinct_states is not None:
+        lines[0] += f" ({verdict.tlc.distinct_states} spec states)"
+    if verdict.status is Status.ERROR:
+        lines.append(f"  error: {verdict.reason}")
+    event = verdict.failed_event
+    if event is not None:
+        lines.append(f"  first event the spec cannot take: #{verdict.failed_index} "
+                     f"at {event.where()}")  # fmt: skip
+        lines.append(f"  action: {event.name} by {event.node}")
+        params = json.dumps(dict(event.params), sort_keys=True, separators=(",", ":"))
+        lines.append(f"  params: {params}")
+        if verdict.reason:
+            lines.append(f"  why: {verdict.reason}")
+        for mismatch in verdict.mismatches:
+            lines.append(f"  disagrees: {mismatch.field}: spec {mismatch.spec!r}, "
+                         f"trace {mismatch.trace!r}")  # fmt: skip
+    lines += [f"  note: {note}" for note in verdict.notes]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    options = Options(
+        spec_dir=args.spec_dir,
+        session_timeout_ticks=args.session_timeout_ticks,
+        timeout_s=args.timeout,
+        diagnose=not args.no_diagnose,
+        keep_dir=args.keep,
+    )
+    try:
+        verdict = validate(args.traces, options)
+    except TlcUnavailable as exc:
+        print(f"ERROR: {exc}")
+        return 2
+    print(render(verdict))
+    return verdict.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

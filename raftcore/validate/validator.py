@@ -1,0 +1,208 @@
+"""Trace validation end to end: trace files in, ACCEPTED / REJECTED / ERROR out.
+
+Role: read the trace files, merge node traces by causality, count message deliveries,
+write TraceData.tla next to copies of spec/raft.tla and spec/Traceraft.{tla,cfg} in a
+temporary folder, run TLC, and turn its report into a `Verdict`. A rejection is followed
+by a diagnostic run that names the values the spec disagrees with.
+
+Theory of operation: Traceraft.tla takes one event per step, so TLC's search depth is the
+number of events taken plus one. Depth Len + 1 with "Model checking completed" means
+every event was taken (ACCEPTED); a smaller depth d means event d was the first the spec
+could not take (REJECTED). Anything else TLC says is an ERROR, never a pass.
+"""
+
+from __future__ import annotations
+
+import enum
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raftcore.validate import tlagen, tlavalue
+from raftcore.validate.merge import delivery_counts, merge
+from raftcore.validate.tlc import Outcome, TlcResult, run_tlc
+from raftcore.validate.traceio import Event, Setup, TraceError, infer_setup, read_trace
+
+SPEC_FILES = ("raft.tla", "Traceraft.tla", "Traceraft.cfg")
+
+
+def default_spec_dir() -> Path:
+    """spec/ of the source tree this package lives in."""
+    return Path(__file__).resolve().parents[2] / "spec"
+
+
+class Status(enum.Enum):
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    field: str
+    spec: object
+    trace: object
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    status: Status
+    events: int
+    setup: Setup | None = None
+    failed_index: int | None = None
+    """1-based position in the merged trace of the first event the spec could not take."""
+    failed_event: Event | None = None
+    mismatches: tuple[Mismatch, ...] = ()
+    reason: str = ""
+    tlc: TlcResult | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def exit_code(self) -> int:
+        return {Status.ACCEPTED: 0, Status.REJECTED: 1, Status.ERROR: 2}[self.status]
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    spec_dir: Path = field(default_factory=default_spec_dir)
+    session_timeout_ticks: int | None = None
+    timeout_s: float | None = None
+    diagnose: bool = True
+    keep_dir: Path | None = None
+    """Write the TLC inputs here (and keep them) instead of a temporary folder."""
+
+
+def prepare(paths: Sequence[Path], options: Options) -> tuple[list[Event], list[int], Setup]:
+    """Read, merge and annotate the traces; raises TraceError on bad input."""
+    if not paths:
+        raise TraceError("no trace files given")
+    traces = [read_trace(path) for path in paths]
+    events = merge(traces)
+    setup = infer_setup(traces, events, options.session_timeout_ticks)
+    return events, delivery_counts(events), setup
+
+
+def validate(paths: Sequence[Path], options: Options | None = None) -> Verdict:
+    """Validate the traces in `paths` (one global trace, or one trace per node)."""
+    options = options or Options()
+    try:
+        events, copies, setup = prepare(paths, options)
+    except TraceError as exc:
+        return Verdict(Status.ERROR, 0, reason=str(exc))
+    missing = [name for name in SPEC_FILES if not (options.spec_dir / name).is_file()]
+    if missing:
+        return Verdict(Status.ERROR, len(events), setup,
+                       reason=f"spec files missing in {options.spec_dir}: {missing}")  # fmt: skip
+    if options.keep_dir is not None:
+        options.keep_dir.mkdir(parents=True, exist_ok=True)
+        return _run(events, copies, setup, options, options.keep_dir)
+    with tempfile.TemporaryDirectory(prefix="raftcore-validate-") as folder:
+        return _run(events, copies, setup, options, Path(folder))
+
+
+def _run(
+    events: list[Event], copies: list[int], setup: Setup, options: Options, folder: Path
+) -> Verdict:
+    try:
+        module = tlagen.trace_module(events, copies, setup)
+    except TraceError as exc:
+        return Verdict(Status.ERROR, len(events), setup, reason=str(exc))
+    result = _tlc(folder, options, module, tlagen_cfg(options, diag=False))
+    verdict = _classify(events, setup, result)
+    if verdict.status is Status.REJECTED and options.diagnose:
+        assert verdict.failed_index is not None
+        diag_module = tlagen.trace_module(events, copies, setup, verdict.failed_index)
+        diag = _tlc(folder, options, diag_module, tlagen_cfg(options, diag=True))
+        verdict = _diagnose(verdict, diag)
+    return verdict
+
+
+def tlagen_cfg(options: Options, *, diag: bool) -> str:
+    text = (options.spec_dir / "Traceraft.cfg").read_text(encoding="utf-8")
+    return text + ("\nCONSTRAINTS\n    DiagBefore\n    DiagAfter\n" if diag else "")
+
+
+def _tlc(folder: Path, options: Options, module: str, cfg: str) -> TlcResult:
+    for name in ("raft.tla", "Traceraft.tla"):
+        shutil.copyfile(options.spec_dir / name, folder / name)
+    (folder / "TraceData.tla").write_text(module, encoding="utf-8")
+    (folder / "Traceraft.cfg").write_text(cfg, encoding="utf-8")
+    shutil.rmtree(folder / "states", ignore_errors=True)
+    return run_tlc(folder, "Traceraft", "Traceraft.cfg", timeout_s=options.timeout_s)
+
+
+def _classify(events: list[Event], setup: Setup, result: TlcResult) -> Verdict:
+    total = len(events)
+    if result.outcome is not Outcome.OK or result.depth is None:
+        return Verdict(Status.ERROR, total, setup, reason=result.describe(), tlc=result,
+                       notes=setup.notes)  # fmt: skip
+    if result.depth == total + 1:
+        return Verdict(Status.ACCEPTED, total, setup, tlc=result, notes=setup.notes)
+    if not 1 <= result.depth <= total:
+        return Verdict(Status.ERROR, total, setup, tlc=result,
+                       reason=f"TLC reached depth {result.depth} of {total + 1}")  # fmt: skip
+    failed = events[result.depth - 1]
+    return Verdict(Status.REJECTED, total, setup, failed_index=result.depth,
+                   failed_event=failed, tlc=result, notes=setup.notes)  # fmt: skip
+
+
+def _diagnose(verdict: Verdict, diag: TlcResult) -> Verdict:
+    event = verdict.failed_event
+    assert event is not None
+    try:
+        before = tlavalue.printed_tuples(diag.output, "diag-before")
+        after = tlavalue.printed_tuples(diag.output, "diag-after")
+    except ValueError as exc:
+        return _with(verdict, reason=f"(diagnostics unreadable: {exc})")
+    if after:
+        node_image, sm_image = after[0][2], after[0][3]
+        spec_image = sm_image if event.name == "ApplyEntry" else node_image
+        assert isinstance(spec_image, dict)
+        mismatches = compare_images(spec_image, event.state)
+        return _with(
+            verdict,
+            mismatches=tuple(mismatches),
+            reason="the action can be taken, but the logged state after it differs from "
+            "the spec's",
+        )
+    reason = "the spec cannot take this action here (a precondition fails in the spec state)"
+    if before and before[0][3] is False:
+        reason = "the message it handles is not in the spec's network (never sent, or " \
+            "already received as many times as it was sent)"
+    if before and isinstance(before[0][2], dict):
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(before[0][2].items()))
+        reason += f"; spec state of {event.node} before it: {shown}"
+    return _with(verdict, reason=reason)
+
+
+def _with(verdict: Verdict, **changes: Any) -> Verdict:
+    fields = {name: getattr(verdict, name) for name in Verdict.__slots__}
+    fields.update(changes)
+    return Verdict(**fields)
+
+
+def compare_images(spec: Mapping[Any, Any], logged: Mapping[str, Any]) -> list[Mismatch]:
+    """The logged fields whose values differ from the spec's image."""
+    out: list[Mismatch] = []
+    for name in sorted(logged):
+        if name not in spec:
+            if name in ("match_index", "transfer_target"):
+                out.append(Mismatch(name, "(not a leader)", logged[name]))
+            continue
+        if _normal(spec[name]) != _normal(logged[name]):
+            out.append(Mismatch(name, spec[name], logged[name]))
+    for name in ("match_index", "transfer_target"):
+        if name in spec and name not in logged:
+            out.append(Mismatch(name, spec[name], "(not a leader)"))
+    return out
+
+
+def _normal(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _normal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return {} if not value else [_normal(v) for v in value]
+    return value

@@ -1,0 +1,226 @@
+------------------------------ MODULE Traceraft ------------------------------
+(***************************************************************************)
+(* Trace validation: raft.tla constrained to one logged execution of the  *)
+(* core (the method of Cirstea, Kuppe, Loillier, Merz and Ron, 2024).      *)
+(*                                                                         *)
+(* The trace reaches TLC as the generated module TraceData (this TLC has   *)
+(* no Json module): TraceLog, a sequence of event records, bound once as a *)
+(* constant definition (TLC evaluates it a single time; every step reads   *)
+(* only TraceLog[l]).  `python -m raftcore.validate` writes TraceData.tla, *)
+(* this file, raft.tla and Traceraft.cfg to a temporary folder and runs    *)
+(* TLC in breadth-first mode with one worker.                              *)
+(*                                                                         *)
+(* Step l takes event TraceLog[l] with the raft.tla action of its name and *)
+(* its logged parameters, then requires the acting node's spec-visible     *)
+(* state to equal the logged image.  What the trace does not log is left  *)
+(* to the spec (existentially): entry commands (the core only sees bytes), *)
+(* durable-commit choices on Restart are taken from the image.            *)
+(*                                                                         *)
+(* The network: each event that sends a message carries `copies`, the      *)
+(* number of times the message is received later in the trace (0: lost,   *)
+(* 2 or more: duplicated by the network).  Send/Reply put exactly that     *)
+(* many copies in the bag (TraceWithMessage overrides raft.tla's          *)
+(* WithMessage), so messages that are never received never weigh on the   *)
+(* state, and no extra steps are needed: one event is one TLC step.       *)
+(*                                                                         *)
+(* Verdict: every event taken means TLC reaches depth Len(TraceLog) + 1.   *)
+(* A smaller depth d means event d could not be taken; a second run with   *)
+(* DiagAt = d relaxes the image check at that event and prints which       *)
+(* logged values disagree with the spec.                                   *)
+(***************************************************************************)
+EXTENDS raft, TraceData
+
+VARIABLE l          \* the next event to take
+
+traceVars == <<vars, l>>
+
+E == TraceLog[l]
+
+----------------------------------------------------------------------------
+(* Messages.                                                               *)
+
+AddCopies(m, k, bag) ==
+    IF k = 0 THEN bag
+    ELSE IF m \in DOMAIN bag THEN [bag EXCEPT ![m] = @ + k] ELSE bag @@ (m :> k)
+
+\* The logged form of a spec message: an InstallSnapshot's snapshot carries
+\* the state machine in the spec, which the trace does not log.
+Logged(m) ==
+    IF m.type = "InstallSnapshotRequest"
+    THEN [m EXCEPT !.snapshot = [index |-> m.snapshot.index, term |-> m.snapshot.term,
+                                 voters |-> m.snapshot.voters,
+                                 learners |-> m.snapshot.learners,
+                                 ctime |-> m.snapshot.ctime]]
+    ELSE m
+
+\* The message event e sends (its own, or the handler's reply).
+SentBy(e) == IF "reply" \in DOMAIN e THEN e.reply ELSE e.msg
+Sent == SentBy(E)
+
+\* Overrides WithMessage: a message the trace shows sent is put in the bag as
+\* many times as it is received later.  A message other than the logged one
+\* goes in once, so the check in SentOk fails.  (An overriding definition
+\* cannot read Traceraft's variable l, so it finds the event by TLC's level:
+\* the state at level l is the one that takes event l.)
+TraceWithMessage(m, bag) ==
+    LET e == TraceLog[TLCGet("level")]
+    IN IF Logged(m) = SentBy(e) THEN AddCopies(m, e.copies, bag) ELSE AddCopies(m, 1, bag)
+
+\* The received message as the spec holds it (a hash lookup, except for an
+\* InstallSnapshot, which is found by its logged form).
+IsSnap == E.msg.type = "InstallSnapshotRequest"
+InFlight(lm) == {m \in DOMAIN messages : Logged(m) = lm}
+Arrived == IF IsSnap THEN InFlight(E.msg) # {} ELSE E.msg \in DOMAIN messages
+Received == IF IsSnap THEN CHOOSE m \in InFlight(E.msg) : TRUE ELSE E.msg
+
+\* After a send: the bag gained exactly the logged message, `copies` times.
+\* (IF, not \/: TLC explores both sides of a disjunction with primes.)
+Gained(m, base) == IF m \in DOMAIN base THEN messages'[m] > base[m] ELSE TRUE
+SentOk(base) ==
+    /\ \A m \in DOMAIN messages' : Gained(m, base) => Logged(m) = Sent
+    /\ E.copies > 0 => \E m \in DOMAIN messages' : Gained(m, base)
+
+----------------------------------------------------------------------------
+(* The state image (docs/trace-format.md) and its comparison.             *)
+
+KindName(k) == IF k \in ConfKinds THEN "ConfChange" ELSE k
+
+NodeImage(i) ==
+    [current_term |-> currentTerm[i], role |-> role[i], voted_for |-> votedFor[i],
+     leader_id |-> leaderId[i], commit_index |-> commitIndex[i],
+     last_index |-> LastIndex(i), last_term |-> LastTerm(i),
+     snapshot_index |-> snapshot[i].index, snapshot_term |-> snapshot[i].term,
+     voters |-> config[i].voters, learners |-> config[i].learners]
+
+LeaderImage(i) ==
+    [match_index |-> [j \in Members(config[i]) \ {i} |-> matchIndex[i][j]],
+     transfer_target |-> transferee[i]]
+
+SmImage(i) ==
+    [applied_index |-> applied[i], cluster_time_ticks |-> sm[i].time,
+     sessions |-> [c \in DOMAIN sm[i].sessions |-> sm[i].sessions[c].highest]]
+
+SpecImageOf(i) == IF role[i] = Leader THEN NodeImage(i) @@ LeaderImage(i) ELSE NodeImage(i)
+
+\* The logged fields of event e whose values differ from the spec's state
+\* after the step.  ImageOk binds e with \E, so that priming the image does
+\* not prime the l inside E (operator arguments are substituted by name).
+Mismatches(e) ==
+    LET spec == IF e.n = "ApplyEntry" THEN SmImage(e.i)' ELSE SpecImageOf(e.i)'
+    IN {f \in DOMAIN e.s : IF f \in DOMAIN spec THEN spec[f] # e.s[f] ELSE TRUE}
+
+ImageOk == \E e \in {E} : Mismatches(e) = {}
+
+----------------------------------------------------------------------------
+(* One event: the action of its name with its logged parameters.          *)
+
+IsMsg(t) == "msg" \in DOMAIN E /\ E.msg.type = t
+
+TakeEvent ==
+    LET i == E.i
+        p == E.p
+    IN
+    CASE E.n = "Restart" -> Restart(i, E.s.commit_index)
+      [] E.n = "Timeout" -> p.pre_vote = PreVote /\ Timeout(i)
+      [] E.n = "BecomeCandidate" -> BecomeCandidate(i)
+      [] E.n = "RequestVote" -> RequestVote(i, E.msg.to, E.msg.transfer) /\ SentOk(messages)
+      [] E.n = "HandleRequestVoteRequest" ->
+            /\ Arrived
+            /\ IF "reply" \in DOMAIN E
+                  THEN HandleRequestVoteRequest(i, Received)
+                  ELSE IgnoreRequestVoteRequest(i, Received)
+            /\ SentOk(WithoutMessage(Received, messages))
+      [] E.n = "HandleRequestVoteResponse" ->
+            Arrived /\ HandleRequestVoteResponse(i, Received)
+      [] E.n = "UpdateTerm" -> Arrived /\ UpdateTerm(i, Received)
+      [] E.n = "BecomeLeader" ->
+            /\ BecomeLeader(i, p.cluster_time_ticks)
+            /\ p.index = LastIndex(i) + 1
+            /\ p.term = currentTerm[i]
+      [] E.n = "ClientRequest" ->
+            /\ ClientRequest(i, Unknown, p.cluster_time_ticks)
+            /\ p.index = LastIndex(i) + 1
+            /\ p.term = currentTerm[i]
+      [] E.n = "AppendEntries" ->
+            /\ AppendEntries(i, E.msg.to, E.msg.prev_log_index,
+                             E.msg.prev_log_index + Len(E.msg.entries))
+            /\ SentOk(messages)
+      [] E.n = "HandleAppendEntriesRequest" ->
+            /\ Arrived
+            /\ HandleAppendEntriesRequest(i, Received)
+            /\ SentOk(WithoutMessage(Received, messages))
+      [] E.n = "HandleAppendEntriesResponse" ->
+            Arrived /\ HandleAppendEntriesResponse(i, Received)
+      [] E.n = "Heartbeat" -> Heartbeat(i, E.msg.to) /\ SentOk(messages)
+      [] E.n = "HandleHeartbeatRequest" ->
+            /\ Arrived
+            /\ HandleHeartbeatRequest(i, Received)
+            /\ SentOk(WithoutMessage(Received, messages))
+      [] E.n = "HandleHeartbeatResponse" ->
+            Arrived /\ HandleHeartbeatResponse(i, Received)
+      [] E.n = "AdvanceCommitIndex" ->
+            AdvanceCommitIndex(i) /\ commitIndex'[i] = p.commit_index
+      [] E.n = "CheckQuorum" -> CheckQuorum(i)
+      [] E.n = "CompactLog" ->
+            /\ p.index = applied[i]
+            /\ p.index > snapshot[i].index
+            /\ p.term = TermAt(i, p.index)
+            /\ CompactLog(i)
+      [] E.n = "InstallSnapshot" -> InstallSnapshot(i, E.msg.to) /\ SentOk(messages)
+      [] E.n = "HandleInstallSnapshotRequest" ->
+            /\ Arrived
+            /\ HandleInstallSnapshotRequest(i, Received)
+            /\ SentOk(WithoutMessage(Received, messages))
+      [] E.n \in ConfKinds ->
+            /\ ChangeConfig(i, E.n, p.node_id, p.cluster_time_ticks)
+            /\ p.index = LastIndex(i) + 1
+            /\ p.term = currentTerm[i]
+      [] E.n = "StepDownRemoved" -> StepDownRemoved(i) /\ p.index = config[i].index
+      [] E.n = "TransferLeadership" -> TransferLeadership(i, p.target)
+      [] E.n = "TimeoutNow" ->
+            /\ transferee[i] = E.msg.to
+            /\ TimeoutNow(i)
+            /\ SentOk(messages)
+      [] E.n = "HandleTimeoutNow" -> Arrived /\ HandleTimeoutNow(i, Received)
+      [] E.n = "AbortTransfer" ->
+            /\ transferee[i] = p.target
+            /\ AbortTransfer(i, p.reason)
+      [] E.n = "ReadIndex" -> ReadIndex(i, p.ctx) /\ p.index = commitIndex[i]
+      [] E.n = "ReadIndexReady" ->
+            /\ pendingReads[i] # <<>>
+            /\ Head(pendingReads[i]).ctx = p.ctx
+            /\ Head(pendingReads[i]).index = p.index
+            /\ ReadIndexReady(i)
+      [] E.n = "ApplyEntry" ->
+            /\ p.index = applied[i] + 1
+            /\ applied[i] < commitIndex[i]
+            /\ KindName(Entry(i, p.index).kind) = p.kind
+            /\ ApplyEntryAs(i, p.client_id, p.seq, p.outcome)
+      [] OTHER -> FALSE
+
+----------------------------------------------------------------------------
+
+TraceInit == Init /\ l = 1
+
+TraceNext ==
+    /\ l <= Len(TraceLog)
+    /\ l = TLCGet("level")
+    /\ TakeEvent
+    /\ l = DiagAt \/ ImageOk
+    /\ l' = l + 1
+
+TraceSpec == TraceInit /\ [][TraceNext]_traceVars
+
+\* Diagnostics (second run only, DiagAt = the first event not taken): the
+\* spec's view of the acting node before the event, whether a handled message
+\* was in flight, and, if the action can be taken, each disagreeing value.
+DiagBefore ==
+    l = DiagAt =>
+        PrintT(<<"diag-before", E.i, NodeImage(E.i),
+                 IF "msg" \in DOMAIN E THEN Arrived ELSE TRUE, SmImage(E.i)>>)
+DiagAfter ==
+    l = DiagAt + 1 =>
+        LET i == TraceLog[DiagAt].i
+        IN PrintT(<<"diag-after", i, SpecImageOf(i), SmImage(i)>>)
+
+=============================================================================
