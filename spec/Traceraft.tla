@@ -100,16 +100,23 @@ SmImage(i) ==
     [applied_index |-> applied[i], cluster_time_ticks |-> sm[i].time,
      sessions |-> [c \in DOMAIN sm[i].sessions |-> sm[i].sessions[c].highest]]
 
-SpecImageOf(i) == IF role[i] = Leader THEN NodeImage(i) @@ LeaderImage(i) ELSE NodeImage(i)
+SpecImageOf(i) ==
+    IF role[i] = Leader
+    THEN [current_term |-> currentTerm[i], role |-> role[i], voted_for |-> votedFor[i],
+          leader_id |-> leaderId[i], commit_index |-> commitIndex[i],
+          last_index |-> LastIndex(i), last_term |-> LastTerm(i),
+          snapshot_index |-> snapshot[i].index, snapshot_term |-> snapshot[i].term,
+          voters |-> config[i].voters, learners |-> config[i].learners,
+          match_index |-> [j \in Members(config[i]) \ {i} |-> matchIndex[i][j]],
+          transfer_target |-> transferee[i]]
+    ELSE NodeImage(i)
 
-\* The logged fields of event e whose values differ from the spec's state
-\* after the step.  ImageOk binds e with \E, so that priming the image does
-\* not prime the l inside E (operator arguments are substituted by name).
-Mismatches(e) ==
-    LET spec == IF e.n = "ApplyEntry" THEN SmImage(e.i)' ELSE SpecImageOf(e.i)'
-    IN {f \in DOMAIN e.s : IF f \in DOMAIN spec THEN spec[f] # e.s[f] ELSE TRUE}
+\* The spec's image of event e's node after the step.  ImageOk binds e with
+\* \E, so that priming the image does not prime the l inside E (operator
+\* arguments are substituted by name).
+ImageAfter(e) == IF e.n = "ApplyEntry" THEN SmImage(e.i)' ELSE SpecImageOf(e.i)'
 
-ImageOk == \E e \in {E} : Mismatches(e) = {}
+ImageOk == \E e \in {E} : ImageAfter(e) = e.s
 
 ----------------------------------------------------------------------------
 (* One event: the action of its name with its logged parameters.          *)

@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from raftcore.validate.traceio import MESSAGE_ACTIONS, Event, Setup, TraceError
+from raftcore.validate.traceio import ACTIONS, MESSAGE_ACTIONS, Event, Setup, TraceError
 
 # Parameters of non-message events: name -> (field, type) pairs the spec reads.
 _PARAMS: dict[str, tuple[tuple[str, type], ...]] = {
@@ -96,17 +96,17 @@ def _scalar(value: object, kind: type, where: str, name: str) -> str:
 
 
 def _record(fields: Sequence[tuple[str, str]]) -> str:
-    return "[" + ", ".join(f"{k} |-> {v}" for k, v in fields) + "]"
+    return "[" + ",".join(f"{k}|->{v}" for k, v in fields) + "]"
 
 
 def _set(items: Sequence[str]) -> str:
-    return "{" + ", ".join(items) + "}"
+    return "{" + ",".join(items) + "}"
 
 
 def _function(pairs: Sequence[tuple[str, str]]) -> str:
     if not pairs:
         return "[x \\in {} |-> 0]"
-    return "(" + " @@ ".join(f"{k} :> {v}" for k, v in pairs) + ")"
+    return "(" + " @@ ".join(f"{k}:>{v}" for k, v in pairs) + ")"
 
 
 def _node_set(value: object, where: str, name: str) -> str:
@@ -136,16 +136,22 @@ def entry(raw: object, where: str) -> str:
     term, kind, ctime, target = raw
     if kind not in _ENTRY_KINDS:
         raise TraceError(f"{where}: unknown entry kind {kind!r}")
-    cmd = "?" if kind == "Normal" else ""
-    return _record(
-        [
-            ("term", _scalar(term, int, where, "entry term")),
-            ("kind", tla_string(kind)),
-            ("ctime", _scalar(ctime, int, where, "entry cluster time")),
-            ("target", _scalar(target, str, where, "entry target")),
-            ("cmd", tla_string(cmd)),
-        ]
+    args = (
+        _scalar(term, int, where, "entry term"),
+        tla_string(kind),
+        _scalar(ctime, int, where, "entry cluster time"),
+        _scalar(target, str, where, "entry target"),
     )
+    return f"En({','.join(args)})"
+
+
+# Constructors in TraceData (short calls keep the module small: SANY's parse time is
+# most of a validation run's fixed cost). Argument order = the _MSG_FIELDS order.
+_MSG_CTOR = {
+    "RequestVoteRequest": "RVq", "RequestVoteResponse": "RVp", "AppendEntriesRequest": "AEq",
+    "AppendEntriesResponse": "AEp", "InstallSnapshotRequest": "ISq",
+    "HeartbeatRequest": "HBq", "HeartbeatResponse": "HBp", "TimeoutNow": "TN",
+}  # fmt: skip
 
 
 def message(msg: Mapping[str, Any], where: str) -> str:
@@ -153,14 +159,15 @@ def message(msg: Mapping[str, Any], where: str) -> str:
     kind = msg.get("type")
     if kind not in _MSG_FIELDS:
         raise TraceError(f"{where}: unknown message type {kind!r}")
-    fields = [("type", tla_string(kind))]
-    fields += _fields(msg, (("term", int), ("from", str), ("to", str)), where)
-    fields += _fields(msg, _MSG_FIELDS[kind], where)
+    args = [v for _, v in _fields(msg, (("term", int), ("from", str), ("to", str)), where)]
+    for name, value in _fields(msg, _MSG_FIELDS[kind], where):
+        args.append(value)
+        del name
     if kind == "AppendEntriesRequest":
         entries = msg["entries"]
         if not isinstance(entries, list):
             raise TraceError(f"{where}: entries must be a list")
-        fields.append(("entries", "<<" + ", ".join(entry(e, where) for e in entries) + ">>"))
+        args.insert(5, "<<" + ",".join(entry(e, where) for e in entries) + ">>")
     if kind == "InstallSnapshotRequest":
         snap = msg["snapshot"]
         if not isinstance(snap, dict):
@@ -171,8 +178,8 @@ def message(msg: Mapping[str, Any], where: str) -> str:
             ("learners", _node_set(snap.get("learners"), where, "snapshot learners")),
             ("ctime", _scalar(snap.get("cluster_time_ticks"), int, where, "snapshot time")),
         ]
-        fields.append(("snapshot", _record(snap_fields)))
-    return _record(fields)
+        args.append(_record(snap_fields))
+    return f"{_MSG_CTOR[kind]}({','.join(args)})"
 
 
 def image(event: Event) -> str:
@@ -188,37 +195,107 @@ def image(event: Event) -> str:
             if not str(key).isdigit():
                 raise TraceError(f"{where}: session id {key!r} is not a number")
             pairs.append((str(int(key)), _scalar(sessions[key], int, where, "session seq")))
-        return _record([*fields, ("sessions", _function(pairs))])
-    fields = _fields(state, _NODE_IMAGE, where)
-    fields.append(("voters", _node_set(state["voters"], where, "voters")))
-    fields.append(("learners", _node_set(state["learners"], where, "learners")))
-    if "match_index" in state:
-        match = state["match_index"]
-        if not isinstance(match, dict):
-            raise TraceError(f"{where}: match_index must be an object")
-        pairs = [
-            (tla_string(str(k)), _scalar(match[k], int, where, "match index"))
-            for k in sorted(match)
-        ]
-        fields.append(("match_index", _function(pairs)))
-        fields += _fields(state, (("transfer_target", str),), where)
-    return _record(fields)
+        return f"SmI({fields[0][1]},{fields[1][1]},{_function(pairs)})"
+    args = [v for _, v in _fields(state, _NODE_IMAGE, where)]
+    args.append(_node_set(state["voters"], where, "voters"))
+    args.append(_node_set(state["learners"], where, "learners"))
+    if "match_index" not in state:
+        return f"Img({','.join(args)})"
+    match = state["match_index"]
+    if not isinstance(match, dict):
+        raise TraceError(f"{where}: match_index must be an object")
+    pairs = [
+        (tla_string(str(k)), _scalar(match[k], int, where, "match index")) for k in sorted(match)
+    ]
+    args.append(_function(pairs))
+    args += [v for _, v in _fields(state, (("transfer_target", str),), where)]
+    return f"LImg({','.join(args)})"
 
 
-def event_record(event: Event, copies: int) -> str:
+# Short names for the action names (defined in TraceData), to keep the module small.
+_ACTION_NAMES = {name: f"A{n}" for n, name in enumerate(sorted(ACTIONS), start=1)}
+_ACTION_DEFINITIONS = "\n".join(
+    f"{short} == {tla_string(name)}" for name, short in _ACTION_NAMES.items()
+)
+
+
+class _Interned:
+    """Names for repeated values: a state image or a message usually appears many times
+    (every event of a node that changes nothing visible; each message at its send and
+    at each receive), so each distinct one is written once as a definition."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.names: dict[str, str] = {}
+
+    def name(self, text: str) -> str:
+        found = self.names.get(text)
+        if found is None:
+            found = self.names[text] = f"{self.prefix}{len(self.names) + 1}"
+        return found
+
+    def definitions(self) -> str:
+        return "\n".join(f"{name} == {text}" for text, name in self.names.items())
+
+
+def event_record(
+    event: Event, copies: int, images: _Interned | None = None, msgs: _Interned | None = None
+) -> str:
     where = event.where()
-    fields = [("n", tla_string(event.name)), ("i", tla_string(event.node))]
-    if event.name in MESSAGE_ACTIONS:
-        fields.append(("msg", message(event.params, where)))
-        reply = event.reply()
-        if reply is not None:
-            fields.append(("reply", message(reply, where + " (reply)")))
-    else:
+    head = f"{_ACTION_NAMES[event.name]},{tla_string(event.node)}"
+    state = image(event)
+    if images is not None:
+        state = images.name(state)
+    if event.name not in MESSAGE_ACTIONS:
         params = _fields(event.params, _PARAMS[event.name], where)
-        fields.append(("p", _record(params or [("none", "0")])))
-    fields.append(("copies", str(copies)))
-    fields.append(("s", image(event)))
-    return _record(fields)
+        return f"Ev({head},{_record(params or [('none', '0')])},{copies},{state})"
+    msg = message(event.params, where)
+    if msgs is not None:
+        msg = msgs.name(msg)
+    reply = event.reply()
+    if reply is None:
+        return f"EvM({head},{msg},{copies},{state})"
+    answer = message(reply, where + " (reply)")
+    if msgs is not None:
+        answer = msgs.name(answer)
+    return f"EvR({head},{msg},{answer},{copies},{state})"
+
+
+_CONSTRUCTORS = r"""Ev(n, i, p, c, s) == [n |-> n, i |-> i, p |-> p, copies |-> c, s |-> s]
+EvM(n, i, m, c, s) == [n |-> n, i |-> i, msg |-> m, copies |-> c, s |-> s]
+EvR(n, i, m, r, c, s) == [n |-> n, i |-> i, msg |-> m, reply |-> r, copies |-> c, s |-> s]
+Img(t, r, v, ld, c, li, lt, si, st, vs, ls) ==
+    [current_term |-> t, role |-> r, voted_for |-> v, leader_id |-> ld, commit_index |-> c,
+     last_index |-> li, last_term |-> lt, snapshot_index |-> si, snapshot_term |-> st,
+     voters |-> vs, learners |-> ls]
+LImg(t, r, v, ld, c, li, lt, si, st, vs, ls, mi, tt) ==
+    [current_term |-> t, role |-> r, voted_for |-> v, leader_id |-> ld, commit_index |-> c,
+     last_index |-> li, last_term |-> lt, snapshot_index |-> si, snapshot_term |-> st,
+     voters |-> vs, learners |-> ls, match_index |-> mi, transfer_target |-> tt]
+SmI(a, t, s) == [applied_index |-> a, cluster_time_ticks |-> t, sessions |-> s]
+En(t, k, c, g) == [term |-> t, kind |-> k, ctime |-> c, target |-> g,
+                   cmd |-> IF k = "Normal" THEN "?" ELSE ""]
+RVq(t, f, d, li, lt, pv, tr) ==
+    [type |-> "RequestVoteRequest", term |-> t, from |-> f, to |-> d, last_log_index |-> li,
+     last_log_term |-> lt, pre_vote |-> pv, transfer |-> tr]
+RVp(t, f, d, g, pv) ==
+    [type |-> "RequestVoteResponse", term |-> t, from |-> f, to |-> d, vote_granted |-> g,
+     pre_vote |-> pv]
+AEq(t, f, d, pi, pt, es, lc) ==
+    [type |-> "AppendEntriesRequest", term |-> t, from |-> f, to |-> d, prev_log_index |-> pi,
+     prev_log_term |-> pt, entries |-> es, leader_commit |-> lc]
+AEp(t, f, d, ok, mi, ri, ct, ci) ==
+    [type |-> "AppendEntriesResponse", term |-> t, from |-> f, to |-> d, success |-> ok,
+     match_index |-> mi, reject_index |-> ri, conflict_term |-> ct, conflict_index |-> ci]
+ISq(t, f, d, sn) ==
+    [type |-> "InstallSnapshotRequest", term |-> t, from |-> f, to |-> d, snapshot |-> sn]
+HBq(t, f, d, c, r) ==
+    [type |-> "HeartbeatRequest", term |-> t, from |-> f, to |-> d, commit_index |-> c,
+     read_round |-> r]
+HBp(t, f, d, r) ==
+    [type |-> "HeartbeatResponse", term |-> t, from |-> f, to |-> d, read_round |-> r]
+TN(t, f, d) == [type |-> "TimeoutNow", term |-> t, from |-> f, to |-> d]
+"""
 
 
 def trace_module(
@@ -226,7 +303,10 @@ def trace_module(
 ) -> str:
     """The whole TraceData module."""
     assert len(events) == len(copies)
-    records = ",\n    ".join(event_record(e, c) for e, c in zip(events, copies, strict=True))
+    images, msgs = _Interned("I"), _Interned("M")
+    records = ",\n".join(
+        event_record(e, c, images, msgs) for e, c in zip(events, copies, strict=True)
+    )
     servers = _set([tla_string(s) for s in setup.servers])
     init = _set([tla_string(s) for s in setup.init_servers])
     return "\n".join(
@@ -234,29 +314,18 @@ def trace_module(
             "------------------------------ MODULE TraceData ------------------------------",
             "\\* Generated by `python -m raftcore.validate` from a trace; see Traceraft.tla.",
             "EXTENDS TLC",
+            _CONSTRUCTORS,
+            _ACTION_DEFINITIONS,
             f"TraceServer == {servers}",
             f"TraceInitServer == {init}",
             f"TracePreVote == {'TRUE' if setup.pre_vote else 'FALSE'}",
             f"TraceLeaseReads == {'TRUE' if setup.lease_reads else 'FALSE'}",
             f"TraceSessionTimeout == {setup.session_timeout_ticks}",
             f"DiagAt == {diag_at}",
-            f"TraceLog == <<\n    {records}\n    >>",
+            images.definitions(),
+            msgs.definitions(),
+            f"TraceLog == <<\n{records}\n>>",
             "=" * 79,
             "",
         ]
     )
-
-
-TRACE_CONFIG = """\\* Trace validation of raft.tla (see Traceraft.tla); used by python -m raftcore.validate.
-INIT TraceInit
-NEXT TraceNext
-CONSTANTS
-    Server <- TraceServer
-    InitServer <- TraceInitServer
-    PreVote <- TracePreVote
-    LeaseReads <- TraceLeaseReads
-    SessionTimeout <- TraceSessionTimeout
-    WithMessage <- TraceWithMessage
-"""
-
-DIAG_CONFIG = TRACE_CONFIG + "CONSTRAINTS\n    DiagBefore\n    DiagAfter\n"
