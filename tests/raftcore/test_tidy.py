@@ -1,5 +1,9 @@
 """Tidy: raftcore/ must stay pure. Parses every module with `ast` and fails on a banned
-import (I/O, clocks, threads, sockets) or on module-level use of the global `random`."""
+import (I/O, clocks, threads, sockets) or on module-level use of the global `random`.
+
+One folder is exempt: raftcore/validate/ is the `python -m raftcore.validate` command, which
+writes TLC's inputs and runs Java. It is a tool beside the core, not part of it, so the rule
+for it is the reverse one: no module of the pure core may import it."""
 
 from __future__ import annotations
 
@@ -29,8 +33,25 @@ BANNED_MODULES = {
 RANDOM_ALLOWED_ATTRIBUTES = {"Random"}
 
 
+TOOLS = RAFTCORE / "validate"
+
+
 def _modules() -> list[Path]:
-    return sorted(RAFTCORE.rglob("*.py"))
+    return sorted(p for p in RAFTCORE.rglob("*.py") if TOOLS not in p.parents)
+
+
+def imports_validate(source: str, filename: str) -> bool:
+    tree = ast.parse(source, filename)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(
+            a.name.startswith("raftcore.validate") for a in node.names
+        ):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "raftcore.validate"
+        ):
+            return True
+    return False
 
 
 def violations(source: str, filename: str) -> list[str]:
@@ -66,6 +87,14 @@ def test_there_are_modules_to_check() -> None:
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(RAFTCORE)))
 def test_module_is_pure(path: Path) -> None:
     assert violations(path.read_text(), str(path)) == []
+    assert not imports_validate(path.read_text(), str(path)), "the core imports a tool"
+
+
+def test_the_validate_tool_is_the_only_exempt_folder() -> None:
+    exempt = {p for p in RAFTCORE.rglob("*.py") if TOOLS in p.parents}
+    assert all(p.parent == TOOLS for p in exempt)
+    # Negative control: an import of the tool from the core is seen.
+    assert imports_validate("from raftcore.validate import tlc\n", "example.py")
 
 
 @pytest.mark.parametrize(
