@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jepsen import sshd
+from jepsen import net, sshd
 from jepsen.remote import SshOptions
 
 DEFAULT_STATE_DIR = Path("/var/lib/raftkv-jepsen/hosts")
@@ -588,3 +588,28 @@ def _remove_files(config: HostsConfig) -> list[str]:
         PRIVSEP_DIR.rmdir()
         removed.append(f"directory {PRIVSEP_DIR}")
     return removed
+
+
+def leftovers(config: HostsConfig) -> list[str]:
+    """Every trace of these hosts that could survive `down`, described; empty when clean.
+
+    Namespaces, the control link, the state directory, live processes started with the
+    state directory on their command line, and the harness's iptables chain in this
+    machine's own namespace."""
+    found = [f"namespace {name}" for name in existing_namespaces(config)]
+    if link_exists(config.control_link):
+        found.append(f"link {config.control_link}")
+    if config.state_dir.exists():
+        found.append(f"directory {config.state_dir}")
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(config.state_dir) in text and pid_alive(int(cmdline.parent.name)):
+            found.append(f"process {cmdline.parent.name}: {text}")
+    if shutil.which("iptables-save") is None:
+        return found
+    if net.CHAIN in _run(["iptables-save"], check=False).stdout:
+        found.append("iptables chain in the root namespace")
+    return found

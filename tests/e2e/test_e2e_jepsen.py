@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from jepsen import hosts, net
+from jepsen import hosts
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX, SUBNET = "rke", "10.77.203.0/24"
@@ -58,25 +58,6 @@ def jepsen(*argv: str, timeout_s: float = 600) -> subprocess.CompletedProcess[st
                           capture_output=True, timeout=timeout_s, check=False)
 
 
-def leftovers(config: hosts.HostsConfig) -> list[str]:
-    found = [f"namespace {name}" for name in hosts.existing_namespaces(config)]
-    if hosts.link_exists(config.control_link):
-        found.append(f"link {config.control_link}")
-    if config.state_dir.exists():
-        found.append(f"directory {config.state_dir}")
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(config.state_dir) in text and hosts.pid_alive(int(cmdline.parent.name)):
-            found.append(f"process {cmdline.parent.name}: {text}")
-    rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=False)
-    if net.CHAIN in rules.stdout:
-        found.append("iptables chain in the root namespace")
-    return found
-
-
 @pytest.fixture(scope="module")
 def local_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
     base = tmp_path_factory.mktemp("e2e")
@@ -90,7 +71,7 @@ def local_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
     finally:
         down = jepsen("hosts", *made.args(), "down", timeout_s=120)
         assert down.returncode == 0, down.stderr
-    assert leftovers(config) == []
+    assert hosts.leftovers(config) == []
 
 
 def run(local_hosts: Hosts, *argv: str) -> tuple[int, dict[str, Any], Path, str]:

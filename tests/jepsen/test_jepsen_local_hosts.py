@@ -55,25 +55,6 @@ def make_config(
     return hosts.HostsConfig(prefix=prefix, subnet=subnet, state_dir=tmp_path / "hosts")
 
 
-def leftovers(config: hosts.HostsConfig) -> list[str]:
-    """Every trace of the harness that could survive `down`, described; empty when clean."""
-    found = [f"namespace {name}" for name in hosts.existing_namespaces(config)]
-    if hosts.link_exists(config.control_link):
-        found.append(f"link {config.control_link}")
-    if config.state_dir.exists():
-        found.append(f"directory {config.state_dir}")
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(config.state_dir) in text and hosts.pid_alive(int(cmdline.parent.name)):
-            found.append(f"process {cmdline.parent.name}: {text}")
-    if net.CHAIN in root_namespace_rules():
-        found.append("iptables chain in the root namespace")
-    return found
-
-
 @dataclass
 class Cluster:
     config: hosts.HostsConfig
@@ -96,7 +77,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for session in remotes.values():
             session.close()
         hosts.down(config)
-    assert leftovers(config) == []
+    assert hosts.leftovers(config) == []
     # sshd's privilege separation directory is removed again if the harness made it.
     assert hosts.PRIVSEP_DIR.exists() == privsep_existed
 
@@ -282,5 +263,5 @@ def test_down_cleans_up_after_a_crash_and_a_corrupt_state_file(tmp_path: Path) -
     finally:
         removed = hosts.down(config)
     assert "namespace rkju-n1" in removed
-    assert leftovers(config) == []
+    assert hosts.leftovers(config) == []
     assert hosts.down(config) == []
