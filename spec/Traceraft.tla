@@ -23,6 +23,9 @@
 (* WithMessage), so messages that are never received never weigh on the   *)
 (* state, and no extra steps are needed: one event is one TLC step.       *)
 (*                                                                         *)
+(* Several traces with the same cluster setup may share one run: they are *)
+(* joined by "Reset" events, after which the spec starts again from Init.  *)
+(*                                                                         *)
 (* Verdict: every event taken means TLC reaches depth Len(TraceLog) + 1.   *)
 (* A smaller depth d means event d could not be taken; a second run with   *)
 (* DiagAt = d relaxes the image check at that event and prints which       *)
@@ -209,11 +212,37 @@ TakeEvent ==
 
 TraceInit == Init /\ l = 1
 
+\* Init as an action: the spec starts afresh (TLC cannot evaluate Init').
+Reset ==
+    /\ messages' = [m \in {} |-> 0]
+    /\ currentTerm' = [i \in Server |-> 0]
+    /\ votedFor' = [i \in Server |-> Nil]
+    /\ log' = [i \in Server |-> <<>>]
+    /\ snapshot' = [i \in Server |-> BootSnapshot(i)]
+    /\ commitIndex' = [i \in Server |-> 0]
+    /\ role' = [i \in Server |-> Follower]
+    /\ leaderId' = [i \in Server |-> Nil]
+    /\ config' = [i \in Server |-> SnapConfig(BootSnapshot(i))]
+    /\ votes' = [i \in Server |-> [j \in {} |-> TRUE]]
+    /\ matchIndex' = [i \in Server |-> [j \in Server |-> 0]]
+    /\ nextIndex' = [i \in Server |-> [j \in Server |-> 1]]
+    /\ transferee' = [i \in Server |-> Nil]
+    /\ readRound' = [i \in Server |-> 0]
+    /\ readAcks' = [i \in Server |-> [j \in Server |-> 0]]
+    /\ pendingReads' = [i \in Server |-> <<>>]
+    /\ readsSafe' = TRUE
+    /\ applied' = [i \in Server |-> 0]
+    /\ sm' = [i \in Server |-> InitSm]
+
+\* Several traces of one cluster setup can be validated in one TLC run:
+\* TraceData then joins them with "Reset" events, which start the spec afresh.
 TraceNext ==
     /\ l <= Len(TraceLog)
     /\ l = TLCGet("level")
-    /\ TakeEvent
-    /\ l = DiagAt \/ ImageOk
+    /\ IF E.n = "Reset"
+          THEN Reset
+          ELSE /\ TakeEvent
+               /\ l = DiagAt \/ ImageOk
     /\ l' = l + 1
 
 TraceSpec == TraceInit /\ [][TraceNext]_traceVars

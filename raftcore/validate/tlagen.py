@@ -298,15 +298,29 @@ TN(t, f, d) == [type |-> "TimeoutNow", term |-> t, from |-> f, to |-> d]
 """
 
 
+RESET = '[n |-> "Reset", i |-> "", copies |-> 0]'
+"""Joins traces validated in one run: the spec starts afresh from Init."""
+
+
 def trace_module(
     events: Sequence[Event], copies: Sequence[int], setup: Setup, diag_at: int = 0
 ) -> str:
-    """The whole TraceData module."""
-    assert len(events) == len(copies)
+    """The whole TraceData module for one trace."""
+    return batch_module([(events, copies)], setup, diag_at)
+
+
+def batch_module(
+    segments: Sequence[tuple[Sequence[Event], Sequence[int]]], setup: Setup, diag_at: int = 0
+) -> str:
+    """TraceData for several traces of one cluster setup, joined by Reset events."""
     images, msgs = _Interned("I"), _Interned("M")
-    records = ",\n".join(
-        event_record(e, c, images, msgs) for e, c in zip(events, copies, strict=True)
-    )
+    parts: list[str] = []
+    for events, copies in segments:
+        assert len(events) == len(copies)
+        if parts:
+            parts.append(RESET)
+        parts += [event_record(e, c, images, msgs) for e, c in zip(events, copies, strict=True)]
+    records = ",\n".join(parts)
     servers = _set([tla_string(s) for s in setup.servers])
     init = _set([tla_string(s) for s in setup.init_servers])
     return "\n".join(

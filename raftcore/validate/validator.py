@@ -85,6 +85,74 @@ def prepare(paths: Sequence[Path], options: Options) -> tuple[list[Event], list[
     return events, delivery_counts(events), setup
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One execution ready for TLC (see `prepare`), for `validate_batch`."""
+
+    name: str
+    events: list[Event]
+    copies: list[int]
+    setup: Setup
+
+
+def validate_batch(items: Sequence[Prepared], options: Options | None = None) -> list[Verdict]:
+    """Validate many executions with few TLC runs: those of one cluster setup share a
+    run, joined by Reset events. A rejected one is reported (without the diagnostic run;
+    validate it alone for that) and the run goes on with the ones after it."""
+    options = options or Options()
+    verdicts: dict[int, Verdict] = {}
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for number, item in enumerate(items):
+        s = item.setup
+        key = (s.init_servers, s.pre_vote, s.lease_reads, s.session_timeout_ticks)
+        groups.setdefault(key, []).append(number)
+    with tempfile.TemporaryDirectory(prefix="raftcore-validate-") as folder:
+        for members in groups.values():
+            _run_group([items[n] for n in members], members, options, Path(folder), verdicts)
+    return [verdicts[n] for n in range(len(items))]
+
+
+def _run_group(
+    group: list[Prepared], numbers: list[int], options: Options, folder: Path,
+    verdicts: dict[int, Verdict],
+) -> None:  # fmt: skip
+    while group:
+        servers = tuple(sorted({s for item in group for s in item.setup.servers}))
+        setup = Setup(servers, *_setup_rest(group[0].setup))
+        module = tlagen.batch_module([(g.events, g.copies) for g in group], setup)
+        result = _tlc(folder, options, module, tlagen_cfg(options, diag=False))
+        sizes = [len(g.events) for g in group]
+        if result.outcome is not Outcome.OK or result.depth is None:
+            for item, number in zip(group, numbers, strict=True):
+                verdicts[number] = Verdict(Status.ERROR, len(item.events), item.setup,
+                                           reason=result.describe(), tlc=result)  # fmt: skip
+            return
+        taken = result.depth - 1  # events and Resets taken
+        done = 0
+        for position, size in enumerate(sizes):
+            start = done + position  # Resets before this trace
+            if taken >= start + size:
+                verdicts[numbers[position]] = Verdict(
+                    Status.ACCEPTED, size, group[position].setup, tlc=result
+                )
+                done += size
+                continue
+            local = taken - start + 1
+            item = group[position]
+            verdicts[numbers[position]] = Verdict(
+                Status.REJECTED, size, item.setup, failed_index=local,
+                failed_event=item.events[local - 1], tlc=result,
+            )  # fmt: skip
+            group, numbers = group[position + 1 :], numbers[position + 1 :]
+            break
+        else:
+            return
+
+
+def _setup_rest(setup: Setup) -> tuple[tuple[str, ...], bool, bool, int]:
+    return (setup.init_servers, setup.pre_vote, setup.lease_reads, setup.session_timeout_ticks)
+
+
 def validate(paths: Sequence[Path], options: Options | None = None) -> Verdict:
     """Validate the traces in `paths` (one global trace, or one trace per node)."""
     options = options or Options()
