@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,10 +53,10 @@ def write_sim_trace(
     return result
 
 
-def read_lines(path: Path) -> list[dict[str, object]]:
+def read_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def write_lines(path: Path, records: list[dict[str, object]]) -> None:
+def write_lines(path: Path, records: list[dict[str, Any]]) -> None:
     text = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records)
     path.write_text(text, encoding="utf-8")

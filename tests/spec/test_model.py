@@ -11,8 +11,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from raftcore.validate.tlc import Outcome, run_tlc
 from spec_support import needs_tlc
+
+from raftcore.validate.tlc import Outcome, run_tlc
 
 
 @needs_tlc

@@ -43,14 +43,15 @@ def _split_by_node(path: Path, folder: Path) -> list[Path]:
 def test_bad_lines_are_clear_errors(tmp_path: Path) -> None:
     cases = {
         "not json": "nope\n",
-        "unknown action": json.dumps({"name": "Explode", "node": "n1", "params": {},
-                                      "state": {}}) + "\n",  # fmt: skip
+        "unknown action": json.dumps(
+            {"name": "Explode", "node": "n1", "params": {}, "state": {}}
+        ) + "\n",
         "missing node": json.dumps({"name": "Restart", "params": {}, "state": {}}) + "\n",
         "wrong sender": json.dumps({"name": "Heartbeat", "node": "n1", "state": {},
                                     "params": {"type": "HeartbeatRequest", "from": "n2",
                                                "to": "n3", "seq": 1, "term": 1}}) + "\n",
         "empty": "\n",
-    }  # fmt: skip
+    }
     for what, text in cases.items():
         path = tmp_path / "bad.ndjson"
         path.write_text(text)
