@@ -23,7 +23,7 @@ EXTENDS raft
 CONSTANTS
     MaxTerm, MaxLogLen, MaxClientRequests, MaxConfChanges, MaxRestarts,
     MaxDuplicates, MaxDrops, MaxBagSize, MaxCompactions, MaxTransfers, MaxReads,
-    MaxCheckQuorums, MaxCtime, ConfTargets, MaxFaults, OneCandidate, Heartbeats,
+    MaxCheckQuorums, MaxCtime, ConfTargets, MaxFaults, MaxFeatures, OneCandidate, Heartbeats,
     ApplyEntries, LeaderlessTimeout
 
 \* Counters of bounded actions (part of the state, as in MCetcdraft).
@@ -37,15 +37,20 @@ MCInit ==
              compactions |-> 0, transfers |-> 0, reads |-> 0, checkQuorums |-> 0]
 
 Count(f) == mc' = [mc EXCEPT ![f] = @ + 1]
-\* Each optional event has its own bound, and together they share MaxFaults,
-\* so that every pair of them can meet without the product of all bounds.
-Faults == {"restarts", "confs", "dups", "drops", "compactions", "transfers", "reads",
-           "checkQuorums"}
-FaultCount == LET RECURSIVE S(_)
-                  S(F) == IF F = {} THEN 0
-                          ELSE LET f == CHOOSE x \in F : TRUE IN mc[f] + S(F \ {f})
-              IN S(Faults)
-Under(f, bound) == mc[f] < bound /\ (f \in Faults => FaultCount < MaxFaults)
+\* Each optional event has its own bound; faults (crashes, network faults, a
+\* CheckQuorum step-down) share MaxFaults and features (a membership change, a
+\* compaction, a transfer, a read) share MaxFeatures, so that they meet in
+\* pairs without the product of all bounds.
+Faults == {"restarts", "dups", "drops", "checkQuorums"}
+Features == {"confs", "compactions", "transfers", "reads"}
+CountOf(F) == LET RECURSIVE S(_)
+                  S(G) == IF G = {} THEN 0
+                          ELSE LET f == CHOOSE x \in G : TRUE IN mc[f] + S(G \ {f})
+              IN S(F)
+Under(f, bound) ==
+    /\ mc[f] < bound
+    /\ f \in Faults => CountOf(Faults) < MaxFaults
+    /\ f \in Features => CountOf(Features) < MaxFeatures
 
 \* With OneCandidate, an election timeout fires only while no election is under
 \* way (as MCetcdraft limits simultaneous candidates); split votes are then
@@ -82,7 +87,9 @@ Idle(type, i, j) ==
         \/ m.from = j /\ m.to = i /\ m.type = Answer[type]
 
 \* Heartbeats are sent only once there is a commit index or a read to carry
-\* (before that they change nothing that an AppendEntries does not).
+\* (before that they change nothing that an AppendEntries does not); with
+\* Heartbeats FALSE only for reads (followers then learn commits from
+\* AppendEntries).
 
 \* Client commands: open a session, or a put in a session opened in the log.
 \* A put may be proposed twice (a client retry), which dedup must absorb.
@@ -127,8 +134,8 @@ MCExternal ==
                  /\ Idle("AppendEntriesRequest", i, j)
                  /\ AppendEntries(i, j, p, LastIndex(i))
                  /\ UNCHANGED mc
-    \/ Quiet /\ \E i, j \in Server : /\ Heartbeats
-                                   /\ (commitIndex[i] > 0 \/ pendingReads[i] # <<>>)
+    \/ Quiet /\ \E i, j \in Server : /\ \/ Heartbeats /\ commitIndex[i] > 0
+                                      \/ pendingReads[i] # <<>>
                                    /\ Idle("HeartbeatRequest", i, j)
                                    /\ Heartbeat(i, j)
                                    /\ UNCHANGED mc

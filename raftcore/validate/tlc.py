@@ -104,13 +104,20 @@ def run_tlc(
     extra_args: tuple[str, ...] = (),
     check_deadlock: bool = False,
     timeout_s: float | None = None,
+    simulate: str | None = None,
 ) -> TlcResult:
-    """Run TLC on `folder/module.tla` with `folder/config` and read its report."""
+    """Run TLC on `folder/module.tla` with `folder/config` and read its report.
+
+    `simulate`, e.g. "num=2000", runs TLC's random simulation (bounded by `-depth` in
+    `extra_args`) instead of breadth-first model checking.
+    """
     command = [find_java(), "-XX:+UseParallelGC", "-Xss16m", "-cp", str(find_jar()),
                "tlc2.TLC", "-workers", "1", "-metadir", str(folder / "states"),
                "-config", config]  # fmt: skip
     if not check_deadlock:
         command.append("-deadlock")
+    if simulate is not None:
+        command += ["-simulate", simulate]
     command += [*extra_args, module]
     try:
         done = subprocess.run(  # noqa: S603 (a fixed java command line, no shell)
@@ -120,7 +127,7 @@ def run_tlc(
     except subprocess.TimeoutExpired as exc:
         output = exc.stdout if isinstance(exc.stdout, str) else ""
         return parse_output(255, output + f"\n(TLC stopped after {timeout_s} s)")
-    return parse_output(done.returncode, done.stdout + done.stderr)
+    return parse_output(done.returncode, done.stdout + done.stderr, simulation=simulate is not None)
 
 
 _DEPTH = re.compile(r"The depth of the complete state graph search is (\d+)")
@@ -128,9 +135,16 @@ _STATES = re.compile(r"([\d,]+) states generated, ([\d,]+) distinct states found
 _VIOLATED = re.compile(r"Error: Invariant (\w+) is violated|Error: (Deadlock reached)")
 
 
-def parse_output(exit_code: int, output: str) -> TlcResult:
-    """Classify a TLC run by its exit code and output."""
-    completed = "Model checking completed. No error has been found." in output
+_SIMULATED = re.compile(r"Progress: ([\d,]+) states checked")
+
+
+def parse_output(exit_code: int, output: str, *, simulation: bool = False) -> TlcResult:
+    """Classify a TLC run by its exit code and output (a simulation completes when it
+    ran all its traces: exit 0 and "Finished in")."""
+    if simulation:
+        completed = exit_code == 0 and "Finished in" in output and "Error" not in output
+    else:
+        completed = "Model checking completed. No error has been found." in output
     depth_match = _DEPTH.search(output)
     states = _STATES.findall(output)
     violated = _VIOLATED.search(output)
@@ -142,6 +156,9 @@ def parse_output(exit_code: int, output: str) -> TlcResult:
         outcome = Outcome.ERROR
     generated = int(states[-1][0].replace(",", "")) if states else None
     distinct = int(states[-1][1].replace(",", "")) if states else None
+    simulated = _SIMULATED.findall(output)
+    if simulation and simulated:
+        generated = int(simulated[-1].replace(",", ""))
     printed = tuple(line for line in output.splitlines() if line.startswith("<<"))
     return TlcResult(
         exit_code=exit_code,

@@ -11,21 +11,36 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from spec_support import needs_tlc
 
 from raftcore.validate.tlc import Outcome, run_tlc
 
 
 @needs_tlc
-def test_mcraft_is_checked_exhaustively_and_passes(model_folder: Callable[[str], Path]) -> None:
-    folder = model_folder("MCraft.cfg")
-    result = run_tlc(folder, "MCraft", "MCraft.cfg", timeout_s=840)
+@pytest.mark.parametrize("cfg", ["MCraft.cfg", "MCraft_faults.cfg"])
+def test_bounded_model_is_checked_exhaustively_and_passes(
+    model_folder: Callable[[str], Path], cfg: str
+) -> None:
+    folder = model_folder(cfg)
+    result = run_tlc(folder, "MCraft", cfg, timeout_s=840)
     assert result.exit_code == 0, result.output[-3000:]
     assert result.outcome is Outcome.OK
     assert result.completed, "TLC must report that model checking completed"
     assert result.distinct_states is not None
     assert result.distinct_states > 10_000, "the bounded model is not trivially small"
-    print(f"MCraft: {result.distinct_states} distinct states, depth {result.depth}")
+    print(f"{cfg}: {result.distinct_states} distinct states, depth {result.depth}")
+
+
+@needs_tlc
+def test_larger_bounds_pass_random_simulation(model_folder: Callable[[str], Path]) -> None:
+    folder = model_folder("MCraft_sim.cfg")
+    result = run_tlc(folder, "MCraft", "MCraft_sim.cfg", simulate="num=3000",
+                     extra_args=("-depth", "80", "-seed", "20261123"), timeout_s=600)  # fmt: skip
+    assert result.exit_code == 0, result.output[-3000:]
+    assert result.completed
+    assert result.generated_states is not None
+    assert result.generated_states > 100_000
 
 
 @needs_tlc
