@@ -7,7 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from spec_support import SPEC_DIR
+from spec_support import REPORT, SPEC_DIR
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Show the action-coverage table of trace validation even when output is captured."""
+    for line in REPORT:
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture

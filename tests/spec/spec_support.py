@@ -19,6 +19,9 @@ from raftcore.validate.tlc import TlcUnavailable, find_jar, find_java
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "spec"
 
+REPORT: list[str] = []
+"""Lines the spec tests want in the terminal summary (the action-coverage table)."""
+
 
 def _tlc_missing() -> str | None:
     try:

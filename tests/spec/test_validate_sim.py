@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from spec_support import needs_tlc, write_sim_trace
+from spec_support import REPORT, needs_tlc, write_sim_trace
 
 from raftcore.sim.options import WorldOptions
 from raftcore.validate.traceio import ACTIONS
@@ -66,9 +66,9 @@ def test_simulator_seed_sweep_and_scenarios_are_accepted(sweep_coverage: Counter
 @needs_tlc
 def test_every_spec_action_appears_in_an_accepted_trace(sweep_coverage: Counter[str]) -> None:
     width = max(len(name) for name in ACTIONS)
-    print("\naction coverage over accepted simulator traces:")
+    REPORT.append("spec action coverage (events of each action in accepted simulator traces):")
     for name in sorted(ACTIONS):
-        print(f"  {name:<{width}}  {sweep_coverage.get(name, 0):>8}")
+        REPORT.append(f"  {name:<{width}}  {sweep_coverage.get(name, 0):>8}")
     missing = sorted(name for name in ACTIONS if sweep_coverage.get(name, 0) == 0)
     assert not missing, f"spec actions no accepted trace takes: {missing}"
 
