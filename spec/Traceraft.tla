@@ -80,8 +80,10 @@ Received == IF IsSnap THEN CHOOSE m \in InFlight(E.msg) : TRUE ELSE E.msg
 \* (IF, not \/: TLC explores both sides of a disjunction with primes.)
 Gained(m, base) == IF m \in DOMAIN base THEN messages'[m] > base[m] ELSE TRUE
 SentOk(base) ==
-    /\ \A m \in DOMAIN messages' : Gained(m, base) => Logged(m) = Sent
-    /\ E.copies > 0 => \E m \in DOMAIN messages' : Gained(m, base)
+    IF l = DiagAt
+    THEN PrintT(<<"diag-sent", {Logged(m) : m \in {x \in DOMAIN messages' : Gained(x, base)}}>>)
+    ELSE /\ \A m \in DOMAIN messages' : Gained(m, base) => Logged(m) = Sent
+         /\ E.copies > 0 => \E m \in DOMAIN messages' : Gained(m, base)
 
 ----------------------------------------------------------------------------
 (* The state image (docs/trace-format.md) and its comparison.             *)
@@ -249,11 +251,13 @@ TraceSpec == TraceInit /\ [][TraceNext]_traceVars
 
 \* Diagnostics (second run only, DiagAt = the first event not taken): the
 \* spec's view of the acting node before the event, whether a handled message
-\* was in flight, and, if the action can be taken, each disagreeing value.
+\* was in flight, the message the spec sends (SentOk prints it instead of
+\* checking it), and, if the action can be taken, the node's image after it.
 DiagBefore ==
     l = DiagAt =>
         PrintT(<<"diag-before", E.i, NodeImage(E.i),
-                 IF "msg" \in DOMAIN E THEN Arrived ELSE TRUE, SmImage(E.i)>>)
+                 IF "msg" \in DOMAIN E /\ E.msg.to = E.i THEN Arrived ELSE TRUE,
+                 SmImage(E.i)>>)
 DiagAfter ==
     l = DiagAt + 1 =>
         LET i == TraceLog[DiagAt].i

@@ -79,7 +79,7 @@ CONSTANTS
     Server,          \* all servers that may ever take part
     InitServer,      \* the voters of the bootstrap configuration
     PreVote,         \* TRUE: an election timeout starts a pre-vote round (thesis 9.6)
-    LeaseReads,      \* TRUE: a follower in its leader lease ignores higher-term answers
+    LeaseReads,      \* TRUE: lease reads (CheckQuorum's lease also serves reads)
     SessionTimeout   \* a session idle for more than this many cluster ticks expires
 
 ASSUME InitServer \subseteq Server
@@ -669,14 +669,22 @@ HandleAppendEntriesResponse(i, m) ==
     /\ UNCHANGED <<serverVars, logVars, candidateVars, transferee, readVars, smVars>>
 
 \* Leader i sends member j a heartbeat: its commit index as far as j is known
-\* to hold the log, and the newest read round while reads wait for one.
+\* to hold the log, and the newest read round while reads wait for one.  With
+\* lease reads every heartbeat broadcast starts a round (its answers renew the
+\* lease), so a heartbeat may carry the next round.
 Heartbeat(i, j) ==
     /\ role[i] = Leader
     /\ j \in Members(config[i]) \ {i}
-    /\ Send([type |-> "HeartbeatRequest", term |-> currentTerm[i], from |-> i, to |-> j,
-             commit_index |-> Min(commitIndex[i], matchIndex[i][j]),
-             read_round |-> IF pendingReads[i] # <<>> THEN readRound[i] ELSE 0])
-    /\ UNCHANGED <<serverVars, logVars, candidateVars, leaderVars, readVars, smVars>>
+    /\ \E newRound \in IF LeaseReads THEN BOOLEAN ELSE {FALSE} :
+          LET round == IF newRound THEN readRound[i] + 1
+                       ELSE IF LeaseReads \/ pendingReads[i] # <<>> THEN readRound[i]
+                       ELSE 0
+          IN /\ Send([type |-> "HeartbeatRequest", term |-> currentTerm[i], from |-> i,
+                      to |-> j, commit_index |-> Min(commitIndex[i], matchIndex[i][j]),
+                      read_round |-> round])
+             /\ readRound' = [readRound EXCEPT ![i] = IF newRound THEN round ELSE @]
+    /\ UNCHANGED <<serverVars, logVars, candidateVars, leaderVars, readAcks, pendingReads,
+                   readsSafe, smVars>>
 
 HandleHeartbeatRequest(i, m) ==
     /\ m.type = "HeartbeatRequest"
@@ -842,17 +850,21 @@ AbortTransfer(i, reason) ==
 
 \* A leader that has committed an entry of its term registers a read at its
 \* commit index and starts a new heartbeat round for it (a single voter needs
-\* none: its own acknowledgment is a quorum).  The ghost `cover` is the
-\* highest index committed anywhere when the read arrived.
+\* none: its own acknowledgment is a quorum).  With lease reads a read may be
+\* served at once under the leader's lease instead: that rests on timing
+\* (clocks drifting less than the lease margin), which the spec does not
+\* model, so ReadIndexLinearizable does not cover such reads.  The ghost
+\* `cover` is the highest index committed anywhere when the read arrived.
 ReadIndex(i, ctx) ==
-    LET round == IF config[i].voters = {i} THEN readRound[i] ELSE readRound[i] + 1
-    IN
     /\ role[i] = Leader
     /\ CommittedInTerm(i)
-    /\ readRound' = [readRound EXCEPT ![i] = round]
-    /\ pendingReads' = [pendingReads EXCEPT ![i] = Append(@,
-                          [ctx |-> ctx, index |-> commitIndex[i], round |-> round,
-                           cover |-> MaxCommitted])]
+    /\ \E lease \in IF LeaseReads THEN BOOLEAN ELSE {FALSE} :
+          LET round == IF config[i].voters = {i} \/ lease THEN readRound[i]
+                       ELSE readRound[i] + 1
+          IN /\ readRound' = [readRound EXCEPT ![i] = round]
+             /\ pendingReads' = [pendingReads EXCEPT ![i] = Append(@,
+                                  [ctx |-> ctx, index |-> commitIndex[i], round |-> round,
+                                   lease |-> lease, cover |-> MaxCommitted])]
     /\ UNCHANGED <<messages, serverVars, logVars, candidateVars, leaderVars, readAcks,
                    readsSafe, smVars>>
 
@@ -869,9 +881,9 @@ ReadIndexReady(i) ==
     IN
     /\ role[i] = Leader
     /\ pendingReads[i] # <<>>
-    /\ r.round <= ConfirmedRound(i)
+    /\ r.lease \/ r.round <= ConfirmedRound(i)
     /\ pendingReads' = [pendingReads EXCEPT ![i] = Tail(@)]
-    /\ readsSafe' = (readsSafe /\ r.index >= r.cover /\ CommittedInTerm(i))
+    /\ readsSafe' = (readsSafe /\ (r.lease \/ r.index >= r.cover) /\ CommittedInTerm(i))
     /\ UNCHANGED <<messages, serverVars, logVars, candidateVars, leaderVars, readRound,
                    readAcks, smVars>>
 

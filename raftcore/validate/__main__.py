@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder holding raft.tla and Traceraft.tla/.cfg")
     parser.add_argument("--session-timeout-ticks", type=int, default=None,
                         help="the state machine's session timeout (node traces have no header)")
+    parser.add_argument("--lease-reads", action="store_true", default=None,
+                        help="the nodes ran with --lease-reads")
     parser.add_argument("--keep", type=Path, default=None,
                         help="write the TLC inputs to this folder and keep them")
     parser.add_argument("--timeout", type=float, default=None,
@@ -66,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = Options(
         spec_dir=args.spec_dir,
         session_timeout_ticks=args.session_timeout_ticks,
+        lease_reads=args.lease_reads,
         timeout_s=args.timeout,
         diagnose=not args.no_diagnose,
         keep_dir=args.keep,

@@ -165,7 +165,10 @@ def message_key(msg: Mapping[str, Any]) -> tuple[str, int]:
 
 
 def infer_setup(
-    traces: Iterable[TraceFile], events: Iterable[Event], session_timeout_ticks: int | None
+    traces: Iterable[TraceFile],
+    events: Iterable[Event],
+    session_timeout_ticks: int | None,
+    lease_reads: bool | None = None,
 ) -> Setup:
     """The cluster the trace comes from: from a simulator header if there is one, else
     from the events (initial voters from each node's first state image)."""
@@ -184,18 +187,19 @@ def infer_setup(
         init = _str_list(header.get("voters"), "header voters")
         servers.update(_str_list(header.get("nodes", []), "header nodes"))
         pre_vote = bool(options.get("pre_vote", True))
-        lease_reads = bool(options.get("lease_reads", False))
+        lease = bool(options.get("lease_reads", False))
         timeout = session_timeout_ticks or int(
             options.get("session_timeout_ticks", DEFAULT_SESSION_TIMEOUT_TICKS)
         )
     else:
-        init, pre_vote, lease_reads = _infer_from_events(events, notes)
+        init, pre_vote, lease = _infer_from_events(events, notes)
         timeout = session_timeout_ticks or DEFAULT_SESSION_TIMEOUT_TICKS
         if session_timeout_ticks is None:
             notes.append(f"session timeout assumed {timeout} ticks (--session-timeout-ticks)")
-    return Setup(
-        tuple(sorted(servers)), tuple(sorted(init)), pre_vote, lease_reads, timeout, tuple(notes)
-    )
+    if lease_reads is not None:
+        lease = lease_reads
+    return Setup(tuple(sorted(servers)), tuple(sorted(init)), pre_vote, lease, timeout,
+                 tuple(notes))  # fmt: skip
 
 
 def _infer_from_events(events: list[Event], notes: list[str]) -> tuple[list[str], bool, bool]:

@@ -69,6 +69,9 @@ class Verdict:
 class Options:
     spec_dir: Path = field(default_factory=default_spec_dir)
     session_timeout_ticks: int | None = None
+    lease_reads: bool | None = None
+    """Whether the nodes served lease reads (kvserver --lease-reads); None: from the
+    simulator header, else off."""
     timeout_s: float | None = None
     diagnose: bool = True
     keep_dir: Path | None = None
@@ -81,7 +84,7 @@ def prepare(paths: Sequence[Path], options: Options) -> tuple[list[Event], list[
         raise TraceError("no trace files given")
     traces = [read_trace(path) for path in paths]
     events = merge(traces)
-    setup = infer_setup(traces, events, options.session_timeout_ticks)
+    setup = infer_setup(traces, events, options.session_timeout_ticks, options.lease_reads)
     return events, delivery_counts(events), setup
 
 
@@ -222,19 +225,21 @@ def _diagnose(verdict: Verdict, diag: TlcResult) -> Verdict:
     assert event is not None
     try:
         before = tlavalue.printed_tuples(diag.output, "diag-before")
+        sent = tlavalue.printed_tuples(diag.output, "diag-sent")
         after = tlavalue.printed_tuples(diag.output, "diag-after")
     except ValueError as exc:
         return _with(verdict, reason=f"(diagnostics unreadable: {exc})")
+    mismatches = _message_mismatches(event, sent[0][1] if sent else None)
     if after:
         node_image, sm_image = after[0][2], after[0][3]
         spec_image = sm_image if event.name == "ApplyEntry" else node_image
         assert isinstance(spec_image, dict)
-        mismatches = compare_images(spec_image, event.state)
+        mismatches += compare_images(spec_image, event.state)
         return _with(
             verdict,
             mismatches=tuple(mismatches),
-            reason="the action can be taken, but the logged state after it differs from "
-            "the spec's",
+            reason="the action can be taken, but what it sends or the state after it "
+            "differs from the spec's",
         )
     reason = "the spec cannot take this action here (a precondition fails in the spec state)"
     if before and before[0][3] is False:
@@ -243,7 +248,29 @@ def _diagnose(verdict: Verdict, diag: TlcResult) -> Verdict:
     if before and isinstance(before[0][2], dict):
         shown = ", ".join(f"{k}={v}" for k, v in sorted(before[0][2].items()))
         reason += f"; spec state of {event.node} before it: {shown}"
-    return _with(verdict, reason=reason)
+    return _with(verdict, reason=reason, mismatches=tuple(mismatches))
+
+
+def _message_mismatches(event: Event, spec_sent: object) -> list[Mismatch]:
+    """Fields of the logged sent message (or reply) that differ from the spec's."""
+    logged = event.reply() if "reply" in event.params else event.params
+    if logged is None or not isinstance(spec_sent, list):
+        return []
+    if not spec_sent:
+        return [Mismatch("message", "(none sent)", dict(logged))]
+    spec = spec_sent[0]
+    if not isinstance(spec, dict):
+        return []
+    out = []
+    for name, value in sorted(spec.items()):
+        if name == "entries" and isinstance(value, list):
+            mine = [[e["term"], e["kind"], e["ctime"], e["target"]] for e in value
+                    if isinstance(e, dict)]  # fmt: skip
+            if mine != logged.get("entries"):
+                out.append(Mismatch("message.entries", mine, logged.get("entries")))
+        elif name in logged and not isinstance(value, dict) and value != logged[name]:
+            out.append(Mismatch(f"message.{name}", value, logged[name]))
+    return out
 
 
 def _with(verdict: Verdict, **changes: Any) -> Verdict:
