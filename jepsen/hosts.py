@@ -289,10 +289,16 @@ def require_root(action: str) -> None:
         )
 
 
-def require_tools() -> None:
+def missing_tools() -> list[str]:
+    """The tools local hosts need that this machine lacks (empty when all are there)."""
     missing = [tool for tool in ("ip", "iptables") if shutil.which(tool) is None]
     if not SSHD_PATH.exists():
         missing.append(str(SSHD_PATH))
+    return missing
+
+
+def require_tools() -> None:
+    missing = missing_tools()
     if missing:
         raise MissingTool(
             f"local hosts need {', '.join(missing)}, which this machine lacks; on Debian "

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,9 +27,7 @@ from jepsen import hosts
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX, SUBNET = "rke", "10.77.203.0/24"
-MISSING = [tool for tool in ("ip", "iptables") if shutil.which(tool) is None]
-if not hosts.SSHD_PATH.exists():
-    MISSING.append(str(hosts.SSHD_PATH))
+MISSING = hosts.missing_tools()
 
 pytestmark = [
     pytest.mark.root,

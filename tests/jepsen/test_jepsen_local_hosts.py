@@ -25,9 +25,7 @@ from jepsen import control, hosts, net, remote, sshd
 from jepsen.control import Daemon
 from jepsen.remote import SshRemote
 
-MISSING = [tool for tool in ("ip", "iptables", "iptables-save") if shutil.which(tool) is None]
-if not hosts.SSHD_PATH.exists():
-    MISSING.append(str(hosts.SSHD_PATH))
+MISSING = hosts.missing_tools() + [t for t in ("iptables-save",) if shutil.which(t) is None]
 
 pytestmark = [
     pytest.mark.root,
