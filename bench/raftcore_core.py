@@ -47,18 +47,28 @@ def drain(nodes: dict[str, Node], storages: dict[str, MemoryStorage], out: list[
             node.advance(ready)
 
 
+def settle(nodes: dict[str, Node], storages: dict[str, MemoryStorage],
+           queue: list[Message]) -> int:
+    """Drain every Ready and deliver messages until the network is quiet; the steps taken."""
+    steps = 0
+    drain(nodes, storages, queue)
+    while queue:
+        batch = queue[:]
+        queue.clear()
+        for msg in batch:
+            nodes[msg.to_id].step(msg)
+        steps += len(batch)
+        drain(nodes, storages, queue)
+    return steps
+
+
 def run(count: int, rounds: int, proposals: int, tick_every: int) -> tuple[int, float, int]:
     nodes, storages = build(count)
     queue: list[Message] = []
     while not any(n.role is Role.LEADER for n in nodes.values()):
         for node in nodes.values():
             node.tick()
-        drain(nodes, storages, queue)
-        while queue:
-            batch, queue = queue, []
-            for msg in batch:
-                nodes[msg.to_id].step(msg)
-            drain(nodes, storages, queue)
+        settle(nodes, storages, queue)
     leader = next(n for n in nodes.values() if n.role is Role.LEADER)
     steps = 0
     start = time.process_time()
@@ -68,13 +78,7 @@ def run(count: int, rounds: int, proposals: int, tick_every: int) -> tuple[int, 
         if round_number % tick_every == 0:
             for node in nodes.values():
                 node.tick()
-        drain(nodes, storages, queue)
-        while queue:
-            batch, queue = queue, []
-            for msg in batch:
-                nodes[msg.to_id].step(msg)
-            steps += len(batch)
-            drain(nodes, storages, queue)
+        steps += settle(nodes, storages, queue)
     elapsed = time.process_time() - start
     return steps, elapsed, leader.commit_index
 
