@@ -14,9 +14,15 @@ Rules:
   does between Ready and Advance. What they produce waits in the core for the next Ready,
   so every proposal that arrives during one fsync shares the next one (pipelined group
   commit). All file I/O runs in that one thread, in order.
-- Committed entries that earlier Readies already made durable are applied (and their
-  clients answered) before the Ready's own write, not after it (`_apply_durable`): a
-  commit learned while the next batch is being written does not wait for that fsync.
+- On a leader, committed entries that earlier Readies already made durable are applied
+  (and their clients answered) before the Ready's own write, not after it
+  (`_apply_durable`): a commit learned while the next batch is being written does not
+  wait for that fsync. A follower applies after it sends.
+- Every Ready's write and fsync go to the disk thread, also when nothing else waits: a
+  leader writing on the loop while at most one request waited saved the thread's two
+  hand-offs (about 0.06 to 0.09 ms in timestamps) but no measurable latency (better in
+  10 of 21 alternated pairs of one-client runs), and followers writing on the loop too
+  made the fsyncs and one-client latency several times worse (docs/benchmarks.md).
 - Outgoing messages of a Ready are coalesced per peer (kvserver/batching.py) unless the
   node writes a trace.
 - Proposals and reads wait in kvserver/pending.py (which states when each is answered);
@@ -327,8 +333,10 @@ class KvNode:
         allow. Their clients need not wait for the next batch's fsync. Nothing the core or
         a restart can observe changes: the core learns of them in `advance` as before, the
         entries are on disk, and the state machine is rebuilt from the log after a crash.
-        A Ready that brings a snapshot is applied in order (the snapshot comes first)."""
-        if ready.snapshot is not None:
+        A Ready that brings a snapshot is applied in order (the snapshot comes first).
+        A follower applies after its send instead: no client waits for its apply, and its
+        leader waits for the acknowledgement this Ready sends."""
+        if ready.snapshot is not None or self.core.role is not Role.LEADER:
             return
         first_new = ready.entries[0].index if ready.entries else None
         for entry in ready.committed_entries:
