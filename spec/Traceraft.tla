@@ -31,7 +31,13 @@
 (* DiagAt = d relaxes the image check at that event and prints which       *)
 (* logged values disagree with the spec.                                   *)
 (***************************************************************************)
-EXTENDS raft, TraceData
+\* TraceData first: TLC evaluates the constant definitions module by module in
+\* this order, and before evaluating one it walks its body, following every
+\* operator it uses, to find its level.  With raft first, each raft.tla
+\* definition that sends a message walks through TraceWithMessage into the
+\* whole, not yet evaluated trace; with TraceData first, the trace is a value
+\* by then and the walk stops there.
+EXTENDS TraceData, raft
 
 VARIABLE l          \* the next event to take
 
