@@ -27,6 +27,7 @@ step.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -85,11 +86,20 @@ _NODE_IMAGE: tuple[tuple[str, type], ...] = (
 _ENTRY_KINDS = frozenset({"Normal", "NoOp", "AddLearner", "PromoteLearner", "RemoveServer"})
 
 
+@functools.lru_cache(maxsize=4096)
 def tla_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=True)
 
 
 def _scalar(value: object, kind: type, where: str, name: str) -> str:
+    exact = type(value)
+    if exact is kind:  # the common case, first (this runs for every field of every event)
+        if exact is int:
+            return str(value)
+        if exact is bool:
+            return "TRUE" if value else "FALSE"
+        assert isinstance(value, str)
+        return tla_string(value)
     # bool is a subclass of int in Python: keep the two apart.
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise TraceError(f"{where}: {name} must be an integer, got {value!r}")
