@@ -224,7 +224,9 @@ def _tlc(folder: Path, options: Options, module: str, cfg: str) -> TlcResult:
     (folder / "TraceData.tla").write_text(module, encoding="utf-8")
     (folder / "Traceraft.cfg").write_text(cfg, encoding="utf-8")
     shutil.rmtree(folder / "states", ignore_errors=True)
-    return run_tlc(folder, "Traceraft", "Traceraft.cfg", timeout_s=options.timeout_s)
+    # -checkpoint 0: no checkpoints (a validation run is never resumed).
+    return run_tlc(folder, "Traceraft", "Traceraft.cfg", extra_args=("-checkpoint", "0"),
+                   timeout_s=options.timeout_s)  # fmt: skip
 
 
 def _classify(events: list[Event], setup: Setup, result: TlcResult) -> Verdict:
