@@ -13,10 +13,21 @@ Rules:
 Event record fields: `n` action, `i` node, `p` parameters (non-message events), `msg` the
 message sent or handled, `reply` a handler's answer, `copies` how many times the message
 this event sends is received later, `s` the logged state image.
+
+Shape (what keeps SANY's parsing and TLC's start-up small; both grow with the number of
+tokens and definitions, and a user-operator application costs TLC more to process than a
+literal): the module holds plain data in a few big literals, tables of the distinct
+values (`TraceImgRaw` state images, `TraceMsgRaw` messages, `TracePar` parameter records,
+`TraceNode` node ids) and `TraceRaw`, one short tuple of numbers per event,
+`<<action, node, message or parameters, copies, image>>` (plus the reply for a handler
+that answers; `<<0>>` is a Reset). Constant definitions decode them into the records
+above once, when TLC starts (`TraceLog`, `TraceImg`, `TraceMsg`); nothing is decoded per
+step.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -75,11 +86,20 @@ _NODE_IMAGE: tuple[tuple[str, type], ...] = (
 _ENTRY_KINDS = frozenset({"Normal", "NoOp", "AddLearner", "PromoteLearner", "RemoveServer"})
 
 
+@functools.lru_cache(maxsize=4096)
 def tla_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=True)
 
 
 def _scalar(value: object, kind: type, where: str, name: str) -> str:
+    exact = type(value)
+    if exact is kind:  # the common case, first (this runs for every field of every event)
+        if exact is int:
+            return str(value)
+        if exact is bool:
+            return "TRUE" if value else "FALSE"
+        assert isinstance(value, str)
+        return tla_string(value)
     # bool is a subclass of int in Python: keep the two apart.
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise TraceError(f"{where}: {name} must be an integer, got {value!r}")
@@ -142,20 +162,39 @@ def entry(raw: object, where: str) -> str:
         _scalar(ctime, int, where, "entry cluster time"),
         _scalar(target, str, where, "entry target"),
     )
-    return f"En({','.join(args)})"
+    return f"<<{','.join(args)}>>"
 
 
-# Constructors in TraceData (short calls keep the module small: SANY's parse time is
-# most of a validation run's fixed cost). Argument order = the _MSG_FIELDS order.
-_MSG_CTOR = {
-    "RequestVoteRequest": "RVq", "RequestVoteResponse": "RVp", "AppendEntriesRequest": "AEq",
-    "AppendEntriesResponse": "AEp", "InstallSnapshotRequest": "ISq",
-    "HeartbeatRequest": "HBq", "HeartbeatResponse": "HBp", "TimeoutNow": "TN",
+# Message tuples start with the type's number (DecodeMsg in TraceData); the fields
+# follow in the _MSG_FIELDS order.
+_MSG_TYPE = {
+    "RequestVoteRequest": 1, "RequestVoteResponse": 2, "AppendEntriesRequest": 3,
+    "AppendEntriesResponse": 4, "InstallSnapshotRequest": 5, "HeartbeatRequest": 6,
+    "HeartbeatResponse": 7, "TimeoutNow": 8,
 }  # fmt: skip
 
 
-def message(msg: Mapping[str, Any], where: str) -> str:
-    """A logged message in raft.tla's shape (an InstallSnapshot in its logged form)."""
+class _Interned:
+    """Numbers for repeated values: a state image or a message usually appears many
+    times (every event of a node that changes nothing visible; each message at its send
+    and at each receive), so each distinct one is written once, in a table."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+
+    def number(self, text: str) -> int:
+        found = self.numbers.get(text)
+        if found is None:
+            found = self.numbers[text] = len(self.numbers) + 1
+        return found
+
+    def table(self) -> str:
+        return "<<" + ",\n".join(self.numbers) + ">>"
+
+
+def message(msg: Mapping[str, Any], where: str, entries: _Interned) -> str:
+    """A logged message in raft.tla's shape (an InstallSnapshot in its logged form);
+    an AppendEntries request lists its entries by their numbers in `entries`."""
     kind = msg.get("type")
     if kind not in _MSG_FIELDS:
         raise TraceError(f"{where}: unknown message type {kind!r}")
@@ -164,10 +203,10 @@ def message(msg: Mapping[str, Any], where: str) -> str:
         args.append(value)
         del name
     if kind == "AppendEntriesRequest":
-        entries = msg["entries"]
-        if not isinstance(entries, list):
+        if not isinstance(msg["entries"], list):
             raise TraceError(f"{where}: entries must be a list")
-        args.insert(5, "<<" + ",".join(entry(e, where) for e in entries) + ">>")
+        numbers = [str(entries.number(entry(e, where))) for e in msg["entries"]]
+        args.insert(5, "<<" + ",".join(numbers) + ">>")
     if kind == "InstallSnapshotRequest":
         snap = msg["snapshot"]
         if not isinstance(snap, dict):
@@ -178,12 +217,29 @@ def message(msg: Mapping[str, Any], where: str) -> str:
             ("learners", _node_set(snap.get("learners"), where, "snapshot learners")),
             ("ctime", _scalar(snap.get("cluster_time_ticks"), int, where, "snapshot time")),
         ]
-        args.append(_record(snap_fields))
-    return f"{_MSG_CTOR[kind]}({','.join(args)})"
+        args.append("<<" + ",".join(v for _, v in snap_fields) + ">>")
+    return f"<<{_MSG_TYPE[kind]},{','.join(args)}>>"
 
 
-def image(event: Event) -> str:
-    """The logged state image, with the fields the spec compares."""
+# Action numbers: positions in TraceAction.
+_ACTION_NUMBERS = {name: n for n, name in enumerate(sorted(ACTIONS), start=1)}
+_ACTION_TABLE = "<<" + ",".join(tla_string(name) for name in sorted(ACTIONS)) + ">>"
+_MESSAGE_ACTION_SET = _set([str(_ACTION_NUMBERS[name]) for name in sorted(MESSAGE_ACTIONS)])
+
+
+class _Tables:
+    """The distinct values of one TraceData module."""
+
+    def __init__(self) -> None:
+        self.images, self.msgs, self.params, self.nodes = (
+            _Interned(), _Interned(), _Interned(), _Interned()
+        )  # fmt: skip
+        self.entries, self.sets, self.keys = _Interned(), _Interned(), _Interned()
+
+
+def image(event: Event, tables: _Tables) -> str:
+    """The logged state image, with the fields the spec compares (node sets by their
+    numbers in `tables.sets`, match indexes as <<keys number, index, ...>>)."""
     state, where = event.state, event.where()
     if event.name == "ApplyEntry":
         fields = _fields(state, (("applied_index", int), ("cluster_time_ticks", int)), where)
@@ -195,70 +251,48 @@ def image(event: Event) -> str:
             if not str(key).isdigit():
                 raise TraceError(f"{where}: session id {key!r} is not a number")
             pairs.append((str(int(key)), _scalar(sessions[key], int, where, "session seq")))
-        return f"SmI({fields[0][1]},{fields[1][1]},{_function(pairs)})"
+        return f"<<{fields[0][1]},{fields[1][1]},{_function(pairs)}>>"
     args = [v for _, v in _fields(state, _NODE_IMAGE, where)]
-    args.append(_node_set(state["voters"], where, "voters"))
-    args.append(_node_set(state["learners"], where, "learners"))
+    for name in ("voters", "learners"):
+        args.append(str(tables.sets.number(_node_set(state[name], where, name))))
     if "match_index" not in state:
-        return f"Img({','.join(args)})"
+        return f"<<{','.join(args)}>>"
     match = state["match_index"]
     if not isinstance(match, dict):
         raise TraceError(f"{where}: match_index must be an object")
-    pairs = [
-        (tla_string(str(k)), _scalar(match[k], int, where, "match index")) for k in sorted(match)
-    ]
-    args.append(_function(pairs))
+    keys = tables.keys.number("<<" + ",".join(tla_string(str(k)) for k in sorted(match)) + ">>")
+    values = [_scalar(match[k], int, where, "match index") for k in sorted(match)]
+    args.append("<<" + ",".join([str(keys), *values]) + ">>")
     args += [v for _, v in _fields(state, (("transfer_target", str),), where)]
-    return f"LImg({','.join(args)})"
+    return f"<<{','.join(args)}>>"
 
 
-# Short names for the action names (defined in TraceData), to keep the module small.
-_ACTION_NAMES = {name: f"A{n}" for n, name in enumerate(sorted(ACTIONS), start=1)}
-_ACTION_DEFINITIONS = "\n".join(
-    f"{short} == {tla_string(name)}" for name, short in _ACTION_NAMES.items()
-)
+# Packed events: <<x * 64 + action, (image * 64 + copies) * 16 + node[, reply]>>, where x
+# is the message or parameters number; events whose numbers do not fit are written
+# unpacked, <<action, node, x, copies, image[, reply]>> (DecodeEvent tells them by length).
+_INT_MAX = 2**31 - 1
 
 
-class _Interned:
-    """Names for repeated values: a state image or a message usually appears many times
-    (every event of a node that changes nothing visible; each message at its send and
-    at each receive), so each distinct one is written once as a definition."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.names: dict[str, str] = {}
-
-    def name(self, text: str) -> str:
-        found = self.names.get(text)
-        if found is None:
-            found = self.names[text] = f"{self.prefix}{len(self.names) + 1}"
-        return found
-
-    def definitions(self) -> str:
-        return "\n".join(f"{name} == {text}" for text, name in self.names.items())
-
-
-def event_record(
-    event: Event, copies: int, images: _Interned | None = None, msgs: _Interned | None = None
-) -> str:
+def event_record(event: Event, copies: int, tables: _Tables) -> str:
+    """One event as a tuple of numbers (see above)."""
     where = event.where()
-    head = f"{_ACTION_NAMES[event.name]},{tla_string(event.node)}"
-    state = image(event)
-    if images is not None:
-        state = images.name(state)
+    if copies < 0:
+        raise TraceError(f"{where}: negative delivery count {copies}")
+    action, node = _ACTION_NUMBERS[event.name], tables.nodes.number(tla_string(event.node))
+    state = tables.images.number(image(event, tables))
+    reply = None
     if event.name not in MESSAGE_ACTIONS:
         params = _fields(event.params, _PARAMS[event.name], where)
-        return f"Ev({head},{_record(params or [('none', '0')])},{copies},{state})"
-    msg = message(event.params, where)
-    if msgs is not None:
-        msg = msgs.name(msg)
-    reply = event.reply()
-    if reply is None:
-        return f"EvM({head},{msg},{copies},{state})"
-    answer = message(reply, where + " (reply)")
-    if msgs is not None:
-        answer = msgs.name(answer)
-    return f"EvR({head},{msg},{answer},{copies},{state})"
+        x = tables.params.number(_record(params or [("none", "0")]))
+    else:
+        x = tables.msgs.number(message(event.params, where, tables.entries))
+        answer = event.reply()
+        if answer is not None:
+            reply = tables.msgs.number(message(answer, where + " (reply)", tables.entries))
+    tail = "" if reply is None else f",{reply}"
+    if node < 16 and copies < 64 and (x + 1) * 64 <= _INT_MAX and (state + 1) * 1024 <= _INT_MAX:
+        return f"<<{x * 64 + action},{(state * 64 + copies) * 16 + node}{tail}>>"
+    return f"<<{action},{node},{x},{copies},{state}{tail}>>"
 
 
 _CONSTRUCTORS = r"""Ev(n, i, p, c, s) == [n |-> n, i |-> i, p |-> p, copies |-> c, s |-> s]
@@ -272,7 +306,6 @@ LImg(t, r, v, ld, c, li, lt, si, st, vs, ls, mi, tt) ==
     [current_term |-> t, role |-> r, voted_for |-> v, leader_id |-> ld, commit_index |-> c,
      last_index |-> li, last_term |-> lt, snapshot_index |-> si, snapshot_term |-> st,
      voters |-> vs, learners |-> ls, match_index |-> mi, transfer_target |-> tt]
-SmI(a, t, s) == [applied_index |-> a, cluster_time_ticks |-> t, sessions |-> s]
 En(t, k, c, g) == [term |-> t, kind |-> k, ctime |-> c, target |-> g,
                    cmd |-> IF k = "Normal" THEN "?" ELSE ""]
 RVq(t, f, d, li, lt, pv, tr) ==
@@ -295,10 +328,54 @@ HBq(t, f, d, c, r) ==
 HBp(t, f, d, r) ==
     [type |-> "HeartbeatResponse", term |-> t, from |-> f, to |-> d, read_round |-> r]
 TN(t, f, d) == [type |-> "TimeoutNow", term |-> t, from |-> f, to |-> d]
+
+"""
+
+_DECODERS = r"""\* Decoding the data below, once, when TLC starts (constant definitions).
+SmI(a, t, s) == [applied_index |-> a, cluster_time_ticks |-> t, sessions |-> s]
+\* match_index from <<keys number, index for each key>>.
+Match(m) ==
+    LET ks == TraceKeys[m[1]]
+    IN [x \in {ks[j] : j \in DOMAIN ks} |-> m[1 + CHOOSE j \in DOMAIN ks : ks[j] = x]]
+DecodeImg(t) ==
+    CASE Len(t) = 3 -> SmI(t[1], t[2], t[3])
+      [] Len(t) = 11 -> Img(t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9],
+                            TraceSet[t[10]], TraceSet[t[11]])
+      [] OTHER -> LImg(t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9],
+                       TraceSet[t[10]], TraceSet[t[11]], Match(t[12]), t[13])
+TraceEntry == [k \in DOMAIN TraceEntryRaw |->
+                  En(TraceEntryRaw[k][1], TraceEntryRaw[k][2], TraceEntryRaw[k][3],
+                     TraceEntryRaw[k][4])]
+Ens(es) == [k \in DOMAIN es |-> TraceEntry[es[k]]]
+Snap(s) == [index |-> s[1], term |-> s[2], voters |-> s[3], learners |-> s[4], ctime |-> s[5]]
+DecodeMsg(t) ==
+    CASE t[1] = 1 -> RVq(t[2], t[3], t[4], t[5], t[6], t[7], t[8])
+      [] t[1] = 2 -> RVp(t[2], t[3], t[4], t[5], t[6])
+      [] t[1] = 3 -> AEq(t[2], t[3], t[4], t[5], t[6], Ens(t[7]), t[8])
+      [] t[1] = 4 -> AEp(t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9])
+      [] t[1] = 5 -> ISq(t[2], t[3], t[4], Snap(t[5]))
+      [] t[1] = 6 -> HBq(t[2], t[3], t[4], t[5], t[6])
+      [] t[1] = 7 -> HBp(t[2], t[3], t[4], t[5])
+      [] t[1] = 8 -> TN(t[2], t[3], t[4])
+TraceImg == [k \in DOMAIN TraceImgRaw |-> DecodeImg(TraceImgRaw[k])]
+TraceMsg == [k \in DOMAIN TraceMsgRaw |-> DecodeMsg(TraceMsgRaw[k])]
+\* An event from its numbers a (action), i (node), x (message or parameters),
+\* c (copies), s (image), r (reply, 0 for none).
+Event(a, i, x, c, s, r) ==
+    CASE r # 0 -> EvR(TraceAction[a], TraceNode[i], TraceMsg[x], TraceMsg[r], c, TraceImg[s])
+      [] a \in TraceMsgAction -> EvM(TraceAction[a], TraceNode[i], TraceMsg[x], c, TraceImg[s])
+      [] OTHER -> Ev(TraceAction[a], TraceNode[i], TracePar[x], c, TraceImg[s])
+Packed(t, r) == Event(t[1] % 64, t[2] % 16, t[1] \div 64, (t[2] \div 16) % 64, t[2] \div 1024, r)
+DecodeEvent(t) ==
+    CASE Len(t) = 1 -> [n |-> "Reset", i |-> "", copies |-> 0]
+      [] Len(t) = 2 -> Packed(t, 0)
+      [] Len(t) = 3 -> Packed(t, t[3])
+      [] Len(t) = 5 -> Event(t[1], t[2], t[3], t[4], t[5], 0)
+      [] OTHER -> Event(t[1], t[2], t[3], t[4], t[5], t[6])
 """
 
 
-RESET = '[n |-> "Reset", i |-> "", copies |-> 0]'
+RESET = "<<0>>"
 """Joins traces validated in one run: the spec starts afresh from Init."""
 
 
@@ -313,32 +390,42 @@ def batch_module(
     segments: Sequence[tuple[Sequence[Event], Sequence[int]]], setup: Setup, diag_at: int = 0
 ) -> str:
     """TraceData for several traces of one cluster setup, joined by Reset events."""
-    images, msgs = _Interned("I"), _Interned("M")
+    tables = _Tables()
     parts: list[str] = []
     for events, copies in segments:
         assert len(events) == len(copies)
         if parts:
             parts.append(RESET)
-        parts += [event_record(e, c, images, msgs) for e, c in zip(events, copies, strict=True)]
-    records = ",\n".join(parts)
+        parts += [event_record(e, c, tables) for e, c in zip(events, copies, strict=True)]
     servers = _set([tla_string(s) for s in setup.servers])
     init = _set([tla_string(s) for s in setup.init_servers])
     return "\n".join(
         [
             "------------------------------ MODULE TraceData ------------------------------",
             "\\* Generated by `python -m raftcore.validate` from a trace; see Traceraft.tla.",
-            "EXTENDS TLC",
+            "EXTENDS Naturals, Sequences, TLC",
             _CONSTRUCTORS,
-            _ACTION_DEFINITIONS,
             f"TraceServer == {servers}",
             f"TraceInitServer == {init}",
             f"TracePreVote == {'TRUE' if setup.pre_vote else 'FALSE'}",
             f"TraceLeaseReads == {'TRUE' if setup.lease_reads else 'FALSE'}",
             f"TraceSessionTimeout == {setup.session_timeout_ticks}",
             f"DiagAt == {diag_at}",
-            images.definitions(),
-            msgs.definitions(),
-            f"TraceLog == <<\n{records}\n>>",
+            f"TraceAction == {_ACTION_TABLE}",
+            f"TraceMsgAction == {_MESSAGE_ACTION_SET}",
+            f"TraceNode == {tables.nodes.table()}",
+            f"TracePar == {tables.params.table()}",
+            f"TraceSet == {tables.sets.table()}",
+            f"TraceKeys == {tables.keys.table()}",
+            f"TraceImgRaw == {tables.images.table()}",
+            f"TraceEntryRaw == {tables.entries.table()}",
+            f"TraceMsgRaw == {tables.msgs.table()}",
+            "TraceRaw == <<\n" + ",\n".join(parts) + "\n>>",
+            _DECODERS,
+            "TraceLen == Len(TraceRaw)",
+            "\\* TraceLog is a function on 1..TraceLen: read its length as TraceLen (Len",
+            "\\* would copy it into a tuple at every call).",
+            "TraceLog == [k \\in 1..TraceLen |-> DecodeEvent(TraceRaw[k])]",
             "=" * 79,
             "",
         ]

@@ -9,6 +9,12 @@ Theory of operation: Traceraft.tla takes one event per step, so TLC's search dep
 number of events taken plus one. Depth Len + 1 with "Model checking completed" means
 every event was taken (ACCEPTED); a smaller depth d means event d was the first the spec
 could not take (REJECTED). Anything else TLC says is an ERROR, never a pass.
+
+Speed: the first run fingerprints only the trace position (`VIEW TraceView`), so TLC
+does not hash the whole, growing spec state at every event; it keeps the first successor
+at each level. Reaching the end is a behaviour of the spec all the same (ACCEPTED). A run
+that stops early is repeated without the view, exhaustively, and only that run's depth
+rejects: every choice the trace does not log stays existential.
 """
 
 from __future__ import annotations
@@ -76,6 +82,9 @@ class Options:
     diagnose: bool = True
     keep_dir: Path | None = None
     """Write the TLC inputs here (and keep them) instead of a temporary folder."""
+    fast_run: bool = True
+    """First run TLC with `VIEW TraceView` (see the module docstring); False: only the
+    exhaustive run (same verdicts, slower; for benchmarks and comparisons)."""
 
 
 def prepare(paths: Sequence[Path], options: Options) -> tuple[list[Event], list[int], Setup]:
@@ -123,8 +132,8 @@ def _run_group(
         servers = tuple(sorted({s for item in group for s in item.setup.servers}))
         setup = Setup(servers, *_setup_rest(group[0].setup))
         module = tlagen.batch_module([(g.events, g.copies) for g in group], setup)
-        result = _tlc(folder, options, module, tlagen_cfg(options, diag=False))
         sizes = [len(g.events) for g in group]
+        result = _tlc_exact(folder, options, module, sum(sizes) + len(sizes) - 1)
         if result.outcome is not Outcome.OK or result.depth is None:
             for item, number in zip(group, numbers, strict=True):
                 verdicts[number] = Verdict(Status.ERROR, len(item.events), item.setup,
@@ -181,7 +190,7 @@ def _run(
         module = tlagen.trace_module(events, copies, setup)
     except TraceError as exc:
         return Verdict(Status.ERROR, len(events), setup, reason=str(exc))
-    result = _tlc(folder, options, module, tlagen_cfg(options, diag=False))
+    result = _tlc_exact(folder, options, module, len(events))
     verdict = _classify(events, setup, result)
     if verdict.status is Status.REJECTED and options.diagnose:
         assert verdict.failed_index is not None
@@ -191,9 +200,22 @@ def _run(
     return verdict
 
 
-def tlagen_cfg(options: Options, *, diag: bool) -> str:
+def tlagen_cfg(options: Options, *, diag: bool, view: bool = False) -> str:
     text = (options.spec_dir / "Traceraft.cfg").read_text(encoding="utf-8")
-    return text + ("\nCONSTRAINTS\n    DiagBefore\n    DiagAfter\n" if diag else "")
+    text += "\nCONSTRAINTS\n    DiagBefore\n    DiagAfter\n" if diag else ""
+    return text + ("\nVIEW TraceView\n" if view else "")
+
+
+def _tlc_exact(folder: Path, options: Options, module: str, steps: int) -> TlcResult:
+    """TLC over `module` (`steps` events and Resets): the fast run with the view, and
+    when it stops short of the end, the exhaustive run without it, whose result counts."""
+    exhaustive = tlagen_cfg(options, diag=False)
+    if not options.fast_run:
+        return _tlc(folder, options, module, exhaustive)
+    result = _tlc(folder, options, module, tlagen_cfg(options, diag=False, view=True))
+    if result.outcome is Outcome.OK and result.depth is not None and result.depth <= steps:
+        result = _tlc(folder, options, module, exhaustive)
+    return result
 
 
 def _tlc(folder: Path, options: Options, module: str, cfg: str) -> TlcResult:
@@ -202,7 +224,9 @@ def _tlc(folder: Path, options: Options, module: str, cfg: str) -> TlcResult:
     (folder / "TraceData.tla").write_text(module, encoding="utf-8")
     (folder / "Traceraft.cfg").write_text(cfg, encoding="utf-8")
     shutil.rmtree(folder / "states", ignore_errors=True)
-    return run_tlc(folder, "Traceraft", "Traceraft.cfg", timeout_s=options.timeout_s)
+    # -checkpoint 0: no checkpoints (a validation run is never resumed).
+    return run_tlc(folder, "Traceraft", "Traceraft.cfg", extra_args=("-checkpoint", "0"),
+                   timeout_s=options.timeout_s)  # fmt: skip
 
 
 def _classify(events: list[Event], setup: Setup, result: TlcResult) -> Verdict:

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from spec_support import needs_tlc, read_lines, write_lines, write_sim_trace
 
-from raftcore.validate import tlavalue
+from raftcore.validate import tlagen, tlavalue
 from raftcore.validate.merge import check_causality, delivery_counts, merge
 from raftcore.validate.tlc import Outcome, parse_output
 from raftcore.validate.traceio import TraceError, read_trace
-from raftcore.validate.validator import Status, validate
+from raftcore.validate.validator import Options, Status, validate
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +109,23 @@ def test_merged_node_traces_are_accepted(sim_trace: Path, tmp_path: Path) -> Non
     verdict = validate(paths)
     assert verdict.status is Status.ACCEPTED, verdict.reason
     assert "initial voters" in " ".join(verdict.notes)
+
+
+@needs_tlc
+def test_unpacked_events_and_the_exhaustive_run_accept_too(
+    sim_trace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events whose numbers would not fit TLC's integers are written unpacked, and the
+    exhaustive run (no VIEW, the one that decides rejections) takes every event too."""
+    monkeypatch.setattr(tlagen, "_INT_MAX", 0)  # nothing fits: every event unpacked
+    verdict = validate([sim_trace], Options(fast_run=False, keep_dir=tmp_path))
+    assert verdict.status is Status.ACCEPTED, verdict.reason
+    assert verdict.tlc is not None
+    assert verdict.tlc.depth == verdict.events + 1
+    module = (tmp_path / "TraceData.tla").read_text(encoding="utf-8")
+    raw = module.split("TraceRaw == <<", 1)[1].split("\n>>", 1)[0].strip().splitlines()
+    assert len(raw) == verdict.events
+    assert all(len(line.strip(",<>").split(",")) in (5, 6) for line in raw)
 
 
 def test_tlc_output_is_classified_by_exit_code_and_completion() -> None:
