@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raftcore.validate.__main__ import render
 from raftcore.validate.merge import settle_crashes
 from raftcore.validate.tlc import TlcUnavailable
 from raftcore.validate.traceio import TraceError, read_trace
@@ -72,8 +73,6 @@ class NodeVerdict:
         return out
 
     def __str__(self) -> str:
-        from raftcore.validate.__main__ import render
-
         return render(self.verdict)
 
 
