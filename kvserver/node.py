@@ -222,7 +222,8 @@ class KvNode:
         self._applied_membership = snapshot.meta.membership
 
     def _trace(self, event: TraceEvent) -> None:
-        self._trace_lines.append(raft_trace.encode_event(event) + "\n")
+        stamp: dict[str, object] = {"time_us": time.time_ns() // 1000}  # orders the merge
+        self._trace_lines.append(raft_trace.encode_event(event, stamp) + "\n")
         self._trace_count += 1
 
     def _write_trace(self, persisted: int | None = None) -> None:

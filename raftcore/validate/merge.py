@@ -9,9 +9,12 @@ is received later (0: lost; 2 or more: duplicated by the network).
 
 Theory of operation: Kahn's topological sort over the per-node sequences, where a receive
 event waits for the send with the same `(from, seq)`. Among the events that may go next,
-the node that is proportionally least far through its own trace goes first (then the
-lowest node id), so nodes advance together, few messages wait in the spec's network, and
-the merge is deterministic.
+the one with the earliest wall-clock stamp goes first when every event has one (kvserver
+writes `time_us`); otherwise the node that is proportionally least far through its own
+trace goes first. Ties go to the lowest node id, so the merge is deterministic. Either way
+causality is kept whatever the clocks say; the stamps only bring the merged order close
+to the real one, so few messages wait in the spec's network (each waiting message is in
+every TLC state until it is received, which makes validation slow).
 
 Rules: a receive whose send never appears, or a send logged twice, is a `TraceError`.
 
@@ -121,6 +124,14 @@ def merge(traces: Sequence[TraceFile]) -> list[Event]:
     heads = dict.fromkeys(queues, 0)
     merged: list[Event] = []
     total = sum(len(q) for q in queues.values())
+    stamped = all(e.time_us is not None for q in queues.values() for e in q)
+
+    def order(event: Event) -> tuple[float, str]:
+        if stamped:
+            assert event.time_us is not None
+            return (event.time_us, event.node)
+        return (heads[event.node] / len(queues[event.node]), event.node)
+
     while len(merged) < total:
         ready = [
             queue[heads[node]]
@@ -131,7 +142,7 @@ def merge(traces: Sequence[TraceFile]) -> list[Event]:
             blocked = [q[heads[n]] for n, q in queues.items() if heads[n] < len(q)]
             first = min(blocked, key=lambda e: (e.source, e.line))
             raise TraceError(f"{first.where()}: {first.name} receives a message never sent")
-        event = min(ready, key=lambda e: (heads[e.node] / len(queues[e.node]), e.node))
+        event = min(ready, key=order)
         heads[event.node] += 1
         _note_send(event, sent)
         merged.append(event)

@@ -72,6 +72,9 @@ class Event:
     state: Mapping[str, Any]
     source: str
     line: int
+    time_us: int | None = None
+    """The driver's wall-clock stamp (kvserver's `time_us` key), if any: it only orders
+    the merge of node traces, never decides a verdict."""
 
     def where(self) -> str:
         return f"{self.source}:{self.line}"
@@ -208,7 +211,9 @@ def _event(record: Mapping[str, Any], source: str, number: int) -> Event:
         raise TraceError(f"{where}: `node` must be a non-empty string")
     if not isinstance(params, dict) or not isinstance(state, dict):
         raise TraceError(f"{where}: `params` and `state` must be objects")
-    event = Event(name, node, params, state, source, number)
+    stamp = record.get("time_us")
+    event = Event(name, node, params, state, source, number,
+                  stamp if isinstance(stamp, int) else None)
     if name in MESSAGE_ACTIONS:
         _check_message(event, params, where)
     return event

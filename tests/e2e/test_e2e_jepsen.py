@@ -1,10 +1,11 @@
 """End to end, as root: five local hosts, real kvserver nodes over SSH, real faults.
 
 `hosts up`; a 60-second register run with partitions and kills that comes back valid (its
-node traces accepted by the spec); a sessions run that comes back valid; the two negative controls (`--unsafe-stale-reads`,
-`--no-sessions`) caught; `hosts down`; and nothing left behind (no namespace, link,
-process, firewall chain or state file). Every run goes through the command line a person
-would type, and its store folder is checked for what a person would open.
+node traces accepted by the spec); a sessions run that comes back valid; the two negative
+controls (`--unsafe-stale-reads`, `--no-sessions`) caught; `hosts down`; and nothing left
+behind (no namespace, link, process, firewall chain or state file). Every run goes through
+the command line a person would type, and its store folder is checked for what a person
+would open.
 
 The hosts use a prefix, subnet and state directory of their own, so these tests never
 touch local hosts a person has up. Every run also validates its node traces against the

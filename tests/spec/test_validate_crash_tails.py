@@ -1,4 +1,5 @@
-"""Node-trace markers and the merge rule for crashed incarnations (merge.settle_crashes).
+"""Node-trace markers, the merge rule for crashed incarnations (merge.settle_crashes), and
+the wall-clock stamps that order the merge without overruling causality.
 
 A kvserver node writes a Ready's events before its WAL write and a `Persisted` marker after
 its fsync, before its sends. After a kill -9, the events of the crashed incarnation that no
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from raftcore.validate.merge import settle_crashes
+from raftcore.validate.merge import merge, settle_crashes
 from raftcore.validate.traceio import Setup, TraceError, infer_setup, read_trace
 
 VOTERS = ["n1", "n2", "n3"]
@@ -143,3 +144,29 @@ def test_markers_that_lie_are_clear_errors(
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     with pytest.raises(TraceError, match=match):
         read_trace(path)
+
+
+def _stamped(name: str, node: str, time_us: int, msg: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
+    return {"name": name, "node": node, "params": msg or {}, "state": state(1),
+              "time_us": time_us}
+
+
+def test_wall_clock_stamps_order_the_merge_but_never_break_causality(tmp_path: Path) -> None:
+    heartbeat = {"type": "HeartbeatRequest", "from": "n1", "to": "n2", "seq": 7, "term": 1,
+                 "commit_index": 1, "read_round": 0}
+    n1 = [_stamped("Restart", "n1", 10), _stamped("Heartbeat", "n1", 50, heartbeat),
+          _stamped("CheckQuorum", "n1", 60)]
+    # n2's clock runs behind: it handles the heartbeat "before" n1 sent it.
+    n2 = [_stamped("Restart", "n2", 20), _stamped("CheckQuorum", "n2", 30),
+          _stamped("HandleHeartbeatRequest", "n2", 40, heartbeat),
+          _stamped("CheckQuorum", "n2", 55)]
+    paths = []
+    for node, records in (("n1", n1), ("n2", n2)):
+        path = tmp_path / f"{node}.ndjson"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        paths.append(read_trace(path))
+    order = [(e.node, e.name) for e in merge(paths)]
+    assert order == [("n1", "Restart"), ("n2", "Restart"), ("n2", "CheckQuorum"),
+                     ("n1", "Heartbeat"), ("n2", "HandleHeartbeatRequest"),
+                     ("n2", "CheckQuorum"), ("n1", "CheckQuorum")]
