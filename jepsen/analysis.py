@@ -106,6 +106,7 @@ def validate_traces(run_dir: Path, nodes: list[str], ops: list[Op] | None = None
     faults = wal_faults(ops or [])
     if result["valid"] is False and faults:
         result["valid"] = checks.UNKNOWN
+        result["why"] = result.get("reason", "")
         result["reason"] = (
             f"the spec rejects the traces, but the nemesis destroyed fsynced WAL data "
             f"({', '.join(faults)}), a fault outside Raft's model: the rejection (below) "

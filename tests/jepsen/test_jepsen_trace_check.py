@@ -153,6 +153,7 @@ def test_a_rejection_after_a_wal_fault_is_unknown_and_names_the_fault(
     assert "WAL" in trace["reason"]
     assert "n2: truncated 00000001.wal" in trace["reason"]
     assert trace["status"] == "REJECTED"
+    assert trace["why"].startswith("the action can be taken"), trace
 
 
 def test_without_java_the_trace_check_is_unknown_never_a_pass(
