@@ -16,8 +16,10 @@ spec/raft.tla with `raftcore.validate.validate_node_traces`; the check records t
 events per node, the events a crash lost, the elapsed time, and for a rejection the first
 event the spec cannot take and why. It counts like the other checks: false when the spec
 rejects the traces, unknown for a validator error (Java missing, malformed traces, no
-traces) or when the spec rejects a run whose nemesis destroyed fsynced WAL data (the
-reason says so). In-memory runs (no Raft at all) have no trace check.
+traces), and unknown when the first event the spec rejects is the Restart of a node whose
+durable data the nemesis destroyed (a WAL tail truncated or corrupted, a member's data
+wiped when it was added back; the reason names the fault, and nothing after that Restart
+is checked). In-memory runs (no Raft at all) have no trace check.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], list[Op]]:
 WAL_FAULT = "start-wal"
 """The nemesis step that truncates or corrupts a node's WAL tail: it destroys fsynced data,
 a fault outside Raft's model."""
+MEMBER_ADD = "stop-membership"
+"""The nemesis step that adds removed nodes back: each restarts with its data wiped under
+its old id, which raft.tla has no action for (its servers never lose durable state)."""
 
 
 def validate_traces(run_dir: Path, nodes: list[str], ops: list[Op] | None = None
@@ -69,8 +74,9 @@ def validate_traces(run_dir: Path, nodes: list[str], ops: list[Op] | None = None
     """The trace check: merged node traces against the spec, via
     raftcore.validate.validate_node_traces. True if the spec accepts them, false if it
     rejects them (the first rejected event and why are recorded), unknown for a validator
-    error (Java missing, a malformed trace), and unknown with the WAL fault named when the
-    spec rejects a run whose nemesis destroyed fsynced WAL data."""
+    error (Java missing, a malformed trace), and unknown with the fault named when the
+    first rejected event is the Restart of a node whose durable data the nemesis
+    destroyed (`data_faults`)."""
     present = [path for node in nodes for path in (run_dir / node / TRACE_FILE,
                                                    run_dir / node / f"{TRACE_FILE}.gz")
                if path.is_file() and path.stat().st_size > 0]
@@ -103,14 +109,15 @@ def validate_traces(run_dir: Path, nodes: list[str], ops: list[Op] | None = None
         outcome = entry(plain)
     result = _trace_result(outcome, names)
     result.setdefault("elapsed_s", round(time.monotonic() - started, 3))
-    faults = wal_faults(ops or [])
-    if result["valid"] is False and faults:
+    rejected = result.get("first_rejected") or {}
+    faults = data_faults(ops or []).get(str(rejected.get("node")), [])
+    if result["valid"] is False and rejected.get("name") == "Restart" and faults:
         result["valid"] = checks.UNKNOWN
         result["why"] = result.get("reason", "")
         result["reason"] = (
-            f"the spec rejects the traces, but the nemesis destroyed fsynced WAL data "
-            f"({', '.join(faults)}), a fault outside Raft's model: the rejection (below) "
-            "is expected and says nothing about the core")
+            f"the spec rejects the Restart of {rejected['node']}, whose durable data the "
+            f"nemesis destroyed ({'; '.join(faults)}), a fault outside Raft's model: the "
+            "rejection (below) is expected, and the events after it are not checked")
     return result
 
 
@@ -130,16 +137,22 @@ def _trace_result(outcome: Any, names: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-def wal_faults(ops: list[Op]) -> list[str]:
-    """The WAL faults the nemesis applied in this run ("node: what was done")."""
-    out = []
+def data_faults(ops: list[Op]) -> dict[str, list[str]]:
+    """Per node, the nemesis steps of this run that destroyed its durable data: a WAL tail
+    truncated or corrupted, or its data wiped when it was added back as a member."""
+    out: dict[str, list[str]] = {}
     for op in ops:
-        if op.f != WAL_FAULT or op.is_client or op.type == "invoke":
+        if op.is_client or op.type == "invoke" or op.f not in (WAL_FAULT, MEMBER_ADD):
             continue
         value = op.value if isinstance(op.value, dict) else {}
-        done = str(value.get("wal", ""))
-        if done and not done.startswith(("no WAL", "could not")):
-            out.append(f"{','.join(map(str, value.get('killed', [])))}: {done}")
+        if op.f == WAL_FAULT:
+            done = str(value.get("wal", ""))
+            if done and not done.startswith(("no WAL", "could not")):
+                for node in value.get("killed", []):
+                    out.setdefault(str(node), []).append(f"WAL fault: {done}")
+        else:
+            for node in value.get("added", []):
+                out.setdefault(str(node), []).append("data wiped when added back as a member")
     return out
 
 

@@ -5,9 +5,10 @@ traces of a real 3-node kvserver cluster that the test runs itself (real process
 127.0.0.1: writes, a follower killed with SIGKILL and restarted, more writes). `analyze`
 then validates the traces against the spec: the trace check is true and so is the run.
 The same folder with one event of one node trace tampered makes the trace check false
-(naming the first rejected event and why) and the run invalid; the tampered folder with a
-WAL fault in its history makes the trace check unknown with the WAL fault named; and a
-validator that cannot run (no Java) makes it unknown, never a pass.
+(naming the first rejected event and why) and the run invalid; a Restart that forgot its
+durable term, on a node whose WAL the history says the nemesis damaged, makes the trace
+check unknown with the fault named (while a fault does not excuse any other rejection);
+and a validator that cannot run (no Java) makes it unknown, never a pass.
 """
 
 from __future__ import annotations
@@ -139,21 +140,55 @@ def test_negative_control_a_tampered_trace_makes_the_run_invalid(
     assert document["valid"] is False
 
 
-def test_a_rejection_after_a_wal_fault_is_unknown_and_names_the_fault(
-        stored_run: Path, tmp_path: Path) -> None:
-    run_dir = _copy(stored_run, tmp_path / "run")
-    _tamper_last_client_request(run_dir)
+def _erase_a_restart_vote(run_dir: Path) -> str:
+    """Make the restarted follower's Restart forget its durable term, as a destroyed WAL
+    does; returns its node."""
+    for node in NODES:
+        path = run_dir / node / "trace.jsonl.gz"
+        lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+        restarts = [n for n, line in enumerate(lines) if '"name":"Restart"' in line]
+        if len(restarts) < 2:
+            continue
+        record: dict[str, Any] = json.loads(lines[restarts[1]])
+        record["state"]["current_term"] = 0
+        lines[restarts[1]] = json.dumps(record, sort_keys=True, separators=(",", ":"))
+        path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+        return node
+    raise AssertionError("no node restarted")
+
+
+def _add_wal_fault(run_dir: Path, node: str) -> None:
     fault = {"type": "info", "process": "nemesis", "f": "start-wal", "key": None,
-             "value": {"killed": ["n2"], "wal": "truncated 00000001.wal to 4000 bytes"},
+             "value": {"killed": [node], "wal": "truncated 00000001.wal to 4000 bytes"},
              "time": 1}
     with (run_dir / store.HISTORY).open("a") as history:
         history.write(json.dumps(fault) + "\n")
-    trace = analysis.analyze(run_dir)["checks"]["trace"]
+
+
+def test_a_rejected_restart_of_a_node_whose_wal_was_damaged_is_unknown(
+        stored_run: Path, tmp_path: Path) -> None:
+    run_dir = _copy(stored_run, tmp_path / "run")
+    node = _erase_a_restart_vote(run_dir)
+    _add_wal_fault(run_dir, node)
+    document = analysis.analyze(run_dir)
+    trace = document["checks"]["trace"]
     assert trace["valid"] == "unknown", trace
-    assert "WAL" in trace["reason"]
-    assert "n2: truncated 00000001.wal" in trace["reason"]
-    assert trace["status"] == "REJECTED"
+    assert trace["first_rejected"]["name"] == "Restart"
+    assert f"Restart of {node}" in trace["reason"]
+    assert "WAL fault: truncated 00000001.wal" in trace["reason"]
     assert trace["why"].startswith("the action can be taken"), trace
+    assert document["valid"] == "unknown"
+
+
+def test_a_wal_fault_does_not_excuse_a_rejection_elsewhere(
+        stored_run: Path, tmp_path: Path) -> None:
+    """A fault on one node excuses only that node's Restart, not a tampered event."""
+    run_dir = _copy(stored_run, tmp_path / "run")
+    where = _tamper_last_client_request(run_dir)
+    _add_wal_fault(run_dir, where.split("/")[0])
+    trace = analysis.analyze(run_dir)["checks"]["trace"]
+    assert trace["valid"] is False, trace
+    assert trace["first_rejected"]["name"] == "ClientRequest"
 
 
 def test_without_java_the_trace_check_is_unknown_never_a_pass(
