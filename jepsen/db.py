@@ -45,7 +45,8 @@ class DB(Protocol):
         ...
 
     def collect(self, target_dir: Path) -> None:
-        """Copy each node's log and trace into target_dir/<node>/."""
+        """Copy each node's log and trace into target_dir/<node>/ (a DB with traces stops
+        its nodes first, so that no trace lacks a send another node received)."""
         ...
 
     def api(self, node: str, timeout_s: float) -> KvApi: ...

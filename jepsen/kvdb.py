@@ -7,7 +7,7 @@ first node alone (it bootstraps a one-node cluster), then the others with `--joi
 waits until every node is a voter. Faults go through jepsen/control.py (kill -9, SIGSTOP,
 SIGCONT, WAL damage) and jepsen/net.py (iptables); membership and leadership through the
 cluster API. Teardown stops every daemon, removes the harness's firewall chain and the
-run's files; `collect` first downloads each node's log and trace.
+run's files; `collect` first stops every node, then downloads each node's log and trace.
 
 Files on a node, under BASE/<node>/ (local hosts share one filesystem, so the node's name
 is in every path; BASE is <hosts state dir>/nodes for local hosts, ~/raftkv-jepsen
@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import logging
 import secrets
 import shlex
 import shutil
@@ -55,6 +56,7 @@ HTTP_PORT = 7700
 RAFT_PORT = 7701
 REMOTE_BASE = "~/raftkv-jepsen"  # under the login's home, resolved on the node
 _T = TypeVar("_T")
+log = logging.getLogger("jepsen")
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +261,20 @@ class KvDB:
         self.started_once.add(node)
 
     def collect(self, target_dir: Path) -> None:
+        """Stop every node first (SIGTERM: each writes the rest of its trace), then copy
+        the files: a trace copied while its peers still run could lack sends they have
+        already received, and the merged traces would not validate."""
+
+        def halt(node: str) -> None:
+            remote = self.remotes.get(node)
+            if remote is not None:
+                try:
+                    control.stop_daemon(remote, self.files(node).daemon)
+                except (control.ControlError, RemoteError) as error:
+                    log.warning("%s: cannot stop kvserver before collecting: %s", node, error)
+
+        self._on_all(halt)
+
         def fetch(node: str) -> None:
             folder = target_dir / node
             folder.mkdir(parents=True, exist_ok=True)

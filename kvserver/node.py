@@ -25,6 +25,10 @@ Rules:
   made the fsyncs and one-client latency several times worse (docs/benchmarks.md).
 - Outgoing messages of a Ready are coalesced per peer (kvserver/batching.py) unless the
   node writes a trace.
+- With `--trace FILE`, a Ready's events are written before its WAL write, and a
+  `Persisted` marker after its fsync and before its sends (`_write_trace`); a `Start`
+  marker opens each incarnation. A kill -9 thus never leaves durable state the trace
+  lacks, and what it leaves unmarked was never sent (docs/trace-format.md, "Node traces").
 - Proposals and reads wait in kvserver/pending.py (which states when each is answered);
   its deadlines are swept by the ticker (no timer or task per request).
 - `start_write` and `start_read` do their synchronous part at once (refusals such as
@@ -38,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import os
 import random
@@ -130,6 +135,12 @@ class NodeOptions:
     planted_bug: str | None = None
 
 
+def trace_marker(kind: str, node_id: str, **fields: object) -> str:
+    """A marker line of a node trace (docs/trace-format.md, "Node traces")."""
+    record = {"marker": kind, "node": node_id, **fields}
+    return json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
+
+
 class KvNode:
     """One replica: storage, core, state machine, transport; implements `Service`."""
 
@@ -141,6 +152,9 @@ class KvNode:
         self.fatal: asyncio.Future[BaseException] | None = None
         self._trace_file: IO[bytes] | None = None
         self._trace_lines: list[str] = []
+        self._trace_count = 0
+        """Events this incarnation has emitted (a Persisted marker counts them)."""
+        self._trace_persisted = 0
         self._book: AddressBook = {}
         self._pending = Pending(options.request_timeout_s)
         self._read_ids = itertools.count(1)
@@ -181,10 +195,13 @@ class KvNode:
 
     def _build_core(self) -> None:
         options = self.options
+        session_ticks = max(1, round(options.session_timeout_s / options.tick_s))
         if options.trace_path is not None:
             self._trace_file = open(options.trace_path, "ab", buffering=0)  # noqa: SIM115
+            self._trace_lines.append(trace_marker(
+                "Start", self.node_id, session_timeout_ticks=session_ticks,
+                lease_reads=options.lease_reads))
         tracer = self._trace if self._trace_file is not None else None
-        session_ticks = max(1, round(options.session_timeout_s / options.tick_s))
         self.sm = KVStateMachine(session_ticks, node_id=self.node_id, tracer=tracer)
         snapshot = self.storage.snapshot()
         self._install_snapshot_state(snapshot)
@@ -199,6 +216,7 @@ class KvNode:
             msg_seq_base=time.time_ns() // 1000,
         )
         self.core = Node(config, self.storage, random.Random(os.urandom(16)), tracer)
+        self._write_trace(persisted=self._trace_count)  # Restart shows what is on disk
 
     def _install_snapshot_state(self, snapshot: Snapshot) -> None:
         kv_blob, book = unpack_snapshot_data(snapshot.data)
@@ -210,13 +228,22 @@ class KvNode:
         self._applied_membership = snapshot.meta.membership
 
     def _trace(self, event: TraceEvent) -> None:
-        self._trace_lines.append(raft_trace.encode_event(event) + "\n")
+        stamp: dict[str, object] = {"time_us": time.time_ns() // 1000}  # orders the merge
+        self._trace_lines.append(raft_trace.encode_event(event, stamp) + "\n")
+        self._trace_count += 1
 
-    def _flush_trace(self) -> None:
-        """Write the buffered trace lines with one write call (before each Ready's sends
-        and after it is advanced): a crash never leaves half a line, and never loses the
-        record of a message that was sent."""
-        if self._trace_file is not None and self._trace_lines:
+    def _write_trace(self, persisted: int | None = None) -> None:
+        """Write the buffered trace lines, then (if `persisted` is given) a Persisted
+        marker saying the incarnation's first `persisted` events are durable, with one
+        write call: a crash never leaves half a line. Called before each Ready's WAL write
+        (so durable state is never ahead of the trace) and after its fsync, before its
+        sends (so an event no marker covers was never sent)."""
+        if self._trace_file is None:
+            return
+        if persisted is not None and persisted > self._trace_persisted:
+            self._trace_lines.append(trace_marker("Persisted", self.node_id, events=persisted))
+            self._trace_persisted = persisted
+        if self._trace_lines:
             self._trace_file.write("".join(self._trace_lines).encode("utf-8"))
             self._trace_lines = []
 
@@ -241,7 +268,7 @@ class KvNode:
             self._disk.close()
         self.storage.close()
         if self._trace_file is not None:
-            self._flush_trace()
+            self._write_trace()
             self._trace_file.close()
 
     def learn_peers(self, book: AddressBook) -> None:
@@ -294,11 +321,14 @@ class KvNode:
                 self._wakeup.clear()
                 while self.core.has_ready():
                     ready = self.core.ready()
+                    in_ready = self._trace_count  # the events this Ready makes durable
+                    self._write_trace()
                     self._apply_durable(ready)
                     await self._persist(ready)
+                    self._write_trace(persisted=in_ready)
                     self._handle_ready(ready)
                     self.core.advance(ready)
-                    self._flush_trace()
+                    self._write_trace()
                     await self._maybe_compact()
                 if self._flush_due:
                     self._flush_due = False
@@ -356,9 +386,7 @@ class KvNode:
         for entry in ready.entries:
             self._learn_addresses(entry)
         messages: Any = ready.messages
-        if self._trace_file is not None:
-            self._flush_trace()  # a send is on file before its receive can be
-        elif self.options.coalesce_messages and len(messages) > 1:
+        if self._trace_file is None and self.options.coalesce_messages and len(messages) > 1:
             messages = coalesce(messages)
         self._transport.send_all(messages)
         if ready.snapshot is not None:
@@ -432,6 +460,7 @@ class KvNode:
         snapshot = Snapshot(meta, pack_snapshot_data(self.sm.snapshot(), book))
         job = self.storage.compact(snapshot)
         self.core.compact(meta)
+        self._write_trace()  # CompactLog is on file before the snapshot is
         duration_s = await self._run_io(job)
         log.info("compacted the log at index %d in %.1f ms", applied, duration_s * 1000)
 

@@ -10,12 +10,18 @@ docs/trace-validation.md.
 
     python -m raftcore.validate TRACE.ndjson [MORE.ndjson ...]
 
+A harness validates a real cluster's node traces with `validate_node_traces(paths)`
+(nodes.py), whose `NodeVerdict.valid` is True, False, or None for an error.
+
 Modules: traceio (reading, checking), merge (causal merge, delivery counts), tlagen (the
 TraceData module), tlc (running TLC: the only module here that starts a process),
-tlavalue (reading TLC's printed values), validator (the verdict), __main__ (the CLI).
+tlavalue (reading TLC's printed values), validator (the verdict), nodes (the entry point
+for node traces), __main__ (the CLI).
 """
 
+from raftcore.validate.nodes import NodeVerdict, validate_node_traces
 from raftcore.validate.traceio import Setup, TraceError
 from raftcore.validate.validator import Options, Status, Verdict, validate
 
-__all__ = ["Options", "Setup", "Status", "TraceError", "Verdict", "validate"]
+__all__ = ["NodeVerdict", "Options", "Setup", "Status", "TraceError", "Verdict", "validate",
+           "validate_node_traces"]

@@ -9,16 +9,30 @@ is received later (0: lost; 2 or more: duplicated by the network).
 
 Theory of operation: Kahn's topological sort over the per-node sequences, where a receive
 event waits for the send with the same `(from, seq)`. Among the events that may go next,
-the node that is proportionally least far through its own trace goes first (then the
-lowest node id), so nodes advance together, few messages wait in the spec's network, and
-the merge is deterministic.
+the one with the earliest wall-clock stamp goes first when every event has one (kvserver
+writes `time_us`); otherwise the node that is proportionally least far through its own
+trace goes first. Ties go to the lowest node id, so the merge is deterministic. Either way
+causality is kept whatever the clocks say; the stamps only bring the merged order close
+to the real one, so few messages wait in the spec's network (each waiting message is in
+every TLC state until it is received, which makes validation slow).
 
 Rules: a receive whose send never appears, or a send logged twice, is a `TraceError`.
+
+Crashed incarnations (node traces with markers, docs/trace-format.md "Node traces"): a
+node writes its events before the Ready that makes them durable, and a `Persisted` marker
+after that Ready's fsync and before its sends. A kill -9 in between leaves a tail of events
+that may or may not be durable. `settle_crashes` keeps the longest part of such a tail whose
+durable state (term, vote, last index and term, snapshot, configuration) is the one the
+next `Restart` shows, and drops the rest: nothing a dropped event produced was sent (sends
+follow the marker), so no other node saw it; the spec then sees a crash that lost writes
+not yet durable, which is what happened. If no part matches, the tail is kept and the
+spec rejects the `Restart` (durable state the trace never reached, or lost durable data).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from raftcore.validate.traceio import (
@@ -40,8 +54,67 @@ def sent_message(event: Event) -> Mapping[str, Any] | None:
     return None
 
 
+DURABLE_KEYS = ("current_term", "voted_for", "last_index", "last_term", "snapshot_index",
+                "snapshot_term", "voters", "learners")
+
+
+def durable_image(event: Event) -> tuple[Any, ...] | None:
+    """The durable part of a core event's state image (None for ApplyEntry)."""
+    if event.name == "ApplyEntry":
+        return None
+    return tuple(json_key(event.state.get(key)) for key in DURABLE_KEYS)
+
+
+def json_key(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def settle_crashes(trace: TraceFile) -> tuple[TraceFile, tuple[Event, ...]]:
+    """The trace without the unpersisted events a crash lost (module docstring), and the
+    events dropped. Traces without markers are returned as they are."""
+    flags = trace.persisted
+    if flags is None:
+        return trace, ()
+    events = trace.events
+    dropped: set[int] = set()
+    tail_start: int | None = None
+    for position, event in enumerate(events):
+        if event.name == "Restart" and tail_start is not None:
+            cut = _tail_cut(events, tail_start, position)
+            dropped.update(range(cut, position))
+        if flags[position]:
+            tail_start = None
+        elif tail_start is None:
+            tail_start = position
+    if not dropped:
+        return trace, ()
+    kept = tuple(e for n, e in enumerate(events) if n not in dropped)
+    lost = tuple(e for n, e in enumerate(events) if n in dropped)
+    keep_flags = tuple(f for n, f in enumerate(flags) if n not in dropped)
+    return replace(trace, events=kept, persisted=keep_flags), lost
+
+
+def _tail_cut(events: Sequence[Event], start: int, restart: int) -> int:
+    """Where the unpersisted tail `events[start:restart]` ends up cut: after its longest
+    prefix whose durable image is the Restart's (all of it if none is)."""
+    wanted = durable_image(events[restart])
+    image = None
+    for position in range(start - 1, -1, -1):
+        image = durable_image(events[position])
+        if image is not None:
+            break
+    cut = start if image == wanted else None
+    for position in range(start, restart):
+        image = durable_image(events[position]) or image
+        if image == wanted:
+            cut = position + 1
+    return restart if cut is None else cut
+
+
 def merge(traces: Sequence[TraceFile]) -> list[Event]:
-    """One sequence of all events: per-node order kept, every receive after its send."""
+    """One sequence of all events: per-node order kept, every receive after its send.
+    Crashed incarnations' unpersisted tails are settled first (`settle_crashes`)."""
+    traces = [settle_crashes(trace)[0] for trace in traces]
     if len(traces) == 1:
         events = list(traces[0].events)
         check_causality(events)
@@ -51,6 +124,14 @@ def merge(traces: Sequence[TraceFile]) -> list[Event]:
     heads = dict.fromkeys(queues, 0)
     merged: list[Event] = []
     total = sum(len(q) for q in queues.values())
+    stamped = all(e.time_us is not None for q in queues.values() for e in q)
+
+    def order(event: Event) -> tuple[float, str]:
+        if stamped:
+            assert event.time_us is not None
+            return (event.time_us, event.node)
+        return (heads[event.node] / len(queues[event.node]), event.node)
+
     while len(merged) < total:
         ready = [
             queue[heads[node]]
@@ -61,7 +142,7 @@ def merge(traces: Sequence[TraceFile]) -> list[Event]:
             blocked = [q[heads[n]] for n, q in queues.items() if heads[n] < len(q)]
             first = min(blocked, key=lambda e: (e.source, e.line))
             raise TraceError(f"{first.where()}: {first.name} receives a message never sent")
-        event = min(ready, key=lambda e: (heads[e.node] / len(queues[e.node]), e.node))
+        event = min(ready, key=order)
         heads[event.node] += 1
         _note_send(event, sent)
         merged.append(event)

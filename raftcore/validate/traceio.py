@@ -9,6 +9,10 @@ Rules:
   unknown action name, a missing key or a value of the wrong type is an error.
 - A simulator trace starts with a header line (it has `format`, no `name`); node traces
   written by kvserver have none. Driver keys the validator does not know are ignored.
+- Node traces written by kvserver carry marker lines (they have `marker`, no `name`): a
+  `Start` marker opens each incarnation and tells the node's options, a `Persisted` marker
+  says how many of the incarnation's events are durable (docs/trace-format.md, "Node
+  traces"). They are read into `TraceFile.persisted` and `TraceFile.options`.
 - Pure: reads the files it is given (pathlib), nothing else.
 """
 
@@ -68,6 +72,9 @@ class Event:
     state: Mapping[str, Any]
     source: str
     line: int
+    time_us: int | None = None
+    """The driver's wall-clock stamp (kvserver's `time_us` key), if any: it only orders
+    the merge of node traces, never decides a verdict."""
 
     def where(self) -> str:
         return f"{self.source}:{self.line}"
@@ -89,6 +96,12 @@ class TraceFile:
     path: str
     header: Mapping[str, Any] | None
     events: tuple[Event, ...]
+    persisted: tuple[bool, ...] | None = None
+    """Node traces with markers: for each event, whether a `Persisted` marker of its
+    incarnation covers it. None for traces without markers."""
+    options: Mapping[str, Any] | None = None
+    """Node traces with markers: the options their `Start` markers tell (the same in every
+    incarnation)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +124,7 @@ def read_trace(path: Path) -> TraceFile:
         raise TraceError(f"{path}: cannot read: {exc}") from exc
     header: Mapping[str, Any] | None = None
     events: list[Event] = []
+    markers = _Markers(str(path))
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
@@ -125,10 +139,66 @@ def read_trace(path: Path) -> TraceFile:
                 raise TraceError(f"{path}:{number}: a header must be the first line")
             header = record
             continue
+        if "name" not in record and "marker" in record:
+            markers.read(record, number, len(events))
+            continue
         events.append(_event(record, str(path), number))
     if not events:
         raise TraceError(f"{path}: no events")
-    return TraceFile(str(path), header, tuple(events))
+    if not markers.starts:
+        return TraceFile(str(path), header, tuple(events))
+    if markers.starts[0] != 0:
+        raise TraceError(f"{path}: events before the first Start marker")
+    return TraceFile(str(path), header, tuple(events), markers.flags(len(events)),
+                     markers.options)
+
+
+NODE_OPTION_KEYS = ("session_timeout_ticks", "lease_reads")
+
+
+class _Markers:
+    """The marker lines of one node trace: where each incarnation starts (as event
+    positions) and how many of its events its last Persisted marker covers."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.starts: list[int] = []
+        self.covered: list[int] = []
+        self.options: dict[str, Any] | None = None
+
+    def read(self, record: Mapping[str, Any], number: int, position: int) -> None:
+        where = f"{self.path}:{number}"
+        kind = record.get("marker")
+        if kind == "Start":
+            options = {key: record.get(key) for key in NODE_OPTION_KEYS}
+            if not isinstance(options["session_timeout_ticks"], int) or \
+                    not isinstance(options["lease_reads"], bool):
+                raise TraceError(f"{where}: a Start marker needs session_timeout_ticks "
+                                 "(int) and lease_reads (bool)")
+            if self.options is not None and self.options != options:
+                raise TraceError(f"{where}: the node's options changed between incarnations"
+                                 f" ({self.options} then {options})")
+            self.options = options
+            self.starts.append(position)
+            self.covered.append(0)
+        elif kind == "Persisted":
+            count = record.get("events")
+            if not self.starts:
+                raise TraceError(f"{where}: a Persisted marker before any Start marker")
+            logged = position - self.starts[-1]
+            if not isinstance(count, int) or not self.covered[-1] <= count <= logged:
+                raise TraceError(f"{where}: Persisted marker covers {count!r} events; the "
+                                 f"incarnation has {logged}, {self.covered[-1]} covered before")
+            self.covered[-1] = count
+        else:
+            raise TraceError(f"{where}: unknown marker {kind!r}")
+
+    def flags(self, total: int) -> tuple[bool, ...]:
+        out: list[bool] = []
+        ends = [*self.starts[1:], total]
+        for start, end, covered in zip(self.starts, ends, self.covered, strict=True):
+            out += [offset < covered for offset in range(end - start)]
+        return tuple(out)
 
 
 def _event(record: Mapping[str, Any], source: str, number: int) -> Event:
@@ -141,7 +211,9 @@ def _event(record: Mapping[str, Any], source: str, number: int) -> Event:
         raise TraceError(f"{where}: `node` must be a non-empty string")
     if not isinstance(params, dict) or not isinstance(state, dict):
         raise TraceError(f"{where}: `params` and `state` must be objects")
-    event = Event(name, node, params, state, source, number)
+    stamp = record.get("time_us")
+    event = Event(name, node, params, state, source, number,
+                  stamp if isinstance(stamp, int) else None)
     if name in MESSAGE_ACTIONS:
         _check_message(event, params, where)
     return event
@@ -193,13 +265,26 @@ def infer_setup(
         )
     else:
         init, pre_vote, lease = _infer_from_events(events, notes)
-        timeout = session_timeout_ticks or DEFAULT_SESSION_TIMEOUT_TICKS
-        if session_timeout_ticks is None:
+        told = _node_options(traces)
+        lease = bool(told.get("lease_reads", lease))
+        timeout = session_timeout_ticks or int(told.get("session_timeout_ticks", 0)) \
+            or DEFAULT_SESSION_TIMEOUT_TICKS
+        if session_timeout_ticks is None and not told:
             notes.append(f"session timeout assumed {timeout} ticks (--session-timeout-ticks)")
     if lease_reads is not None:
         lease = lease_reads
     return Setup(tuple(sorted(servers)), tuple(sorted(init)), pre_vote, lease, timeout,
                  tuple(notes))  # fmt: skip
+
+
+def _node_options(traces: list[TraceFile]) -> Mapping[str, Any]:
+    """The options the node traces' Start markers tell; all nodes must agree."""
+    told = [t for t in traces if t.options is not None]
+    for trace in told[1:]:
+        if trace.options != told[0].options:
+            raise TraceError(f"{trace.path}: node options {trace.options} differ from "
+                             f"{told[0].options} of {told[0].path}")
+    return told[0].options or {} if told else {}
 
 
 def _infer_from_events(events: list[Event], notes: list[str]) -> tuple[list[str], bool, bool]:
