@@ -432,12 +432,15 @@ class KvNode:
         except InvalidConfChange:
             return
         self._applied_membership = confchange.apply(self._applied_membership, change)
-        if change.kind is ConfChangeKind.REMOVE_SERVER:
-            if change.node_id == self.node_id:
-                log.warning("%s was removed from the cluster", self.node_id)
-            else:
-                self._transport.remove_peer(change.node_id)
-                self._book.pop(change.node_id, None)
+        if change.kind is not ConfChangeKind.REMOVE_SERVER:
+            return
+        if change.node_id in self.core.membership.members():
+            return  # added back by a later entry (a restart re-applies the whole log)
+        if change.node_id == self.node_id:
+            log.warning("%s was removed from the cluster", self.node_id)
+        else:
+            self._transport.remove_peer(change.node_id)
+            self._book.pop(change.node_id, None)
 
     def _on_soft_state(self) -> None:
         self._leader_changes.inc()

@@ -6,6 +6,7 @@ Each test starts its own cluster under tmp_path and kills every process it start
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import threading
 import time
@@ -72,6 +73,36 @@ def test_join_a_fourth_node_then_remove_one(cluster: Cluster) -> None:
     cluster.nodes["n3"].kill()
     cluster.put("after", "remove")
     assert read(fourth, "after") == "remove"
+
+
+def test_a_node_removed_and_added_back_with_wiped_data_survives_a_full_restart(
+        cluster: Cluster) -> None:
+    """The Jepsen membership fault: remove n4, wipe it, add it back under its id, then
+    SIGKILL and restart everyone. Replaying the log re-applies n4's old removal; that must
+    not drop the peer a later entry added back (n4 was cut off, stuck as a pre-candidate)."""
+    cluster.start(3)
+    first = cluster.nodes["n1"]
+    fourth = cluster.add("n4", join=first.http)
+    wait_for(lambda: "n4" in cluster.voters(first), "n4 promoted to voter")
+    status, doc = call("POST", first.url("/cluster/remove"), b'{"id": "n4"}',
+                       {"Content-Type": "application/json"})
+    assert status == 200, doc
+    fourth.kill()
+    shutil.rmtree(fourth.data_dir)
+    fourth.start(first.http)
+    wait_for(lambda: "n4" in cluster.voters(first), "n4 added back as a voter")
+    cluster.put("before", "restart", via=first)
+    for proc in cluster.live():
+        proc.kill()
+    for proc in cluster.nodes.values():
+        proc.start(first.http)
+    cluster.put("after", "restart", via=first)
+    wait_for(lambda: read(fourth, "after", "stale") == "restart", "n4 caught up", fourth)
+    time.sleep(3.0)  # several election timeouts: a cut-off n4 would stop hearing the leader
+    leader = cluster.leader()
+    status, doc = fourth.get("/cluster")
+    assert (doc["leader_id"], doc["role"]) == (leader.node_id, "Follower"), doc
+    assert read(fourth, "before") == "restart"
 
 
 def test_leadership_transfer(cluster: Cluster) -> None:
