@@ -96,6 +96,17 @@ def find_java() -> str:
     return java
 
 
+
+def tlc_missing() -> str | None:
+    """Why TLC cannot run here (no Java, no jar), or None when it can."""
+    try:
+        find_java()
+        find_jar()
+    except TlcUnavailable as exc:
+        return str(exc)
+    return None
+
+
 def run_tlc(
     folder: Path,
     module: str,

@@ -27,22 +27,13 @@ import pytest
 from jepsen import analysis, runcmd, schedule, store
 from jepsen.core import TestConfig as Config
 from jepsen.memdb import MemoryDB
-from raftcore.validate.tlc import TlcUnavailable, find_jar, find_java
+from raftcore.validate.tlc import tlc_missing
 from tests.kvserver.cluster_harness import Cluster, wait_for
 
 NODES = ("n1", "n2", "n3")
 
 
-def _tlc_missing() -> str | None:
-    try:
-        find_java()
-        find_jar()
-    except TlcUnavailable as exc:
-        return str(exc)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_tlc_missing() is not None, reason="TLC unavailable")
+pytestmark = pytest.mark.skipif(tlc_missing() is not None, reason="TLC unavailable")
 
 
 def _real_traces(root: Path) -> dict[str, Path]:

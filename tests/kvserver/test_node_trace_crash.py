@@ -24,19 +24,9 @@ import pytest
 from cluster_harness import Cluster, call, wait_for
 
 from raftcore.validate import Status, validate_node_traces
-from raftcore.validate.tlc import TlcUnavailable, find_jar, find_java
+from raftcore.validate.tlc import tlc_missing
 
-
-def _tlc_missing() -> str | None:
-    try:
-        find_java()
-        find_jar()
-    except TlcUnavailable as exc:
-        return str(exc)
-    return None
-
-
-TLC_MISSING = _tlc_missing()
+TLC_MISSING = tlc_missing()
 pytestmark = pytest.mark.skipif(TLC_MISSING is not None, reason=f"TLC: {TLC_MISSING}")
 KILLS = 5
 

@@ -15,7 +15,7 @@ import pytest
 from raftcore.bugs import PlantedBug
 from raftcore.sim.options import WorldOptions
 from raftcore.sim.runner import RunResult, run
-from raftcore.validate.tlc import TlcUnavailable, find_jar, find_java
+from raftcore.validate.tlc import tlc_missing
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "spec"
 
@@ -23,16 +23,7 @@ REPORT: list[str] = []
 """Lines the spec tests want in the terminal summary (the action-coverage table)."""
 
 
-def _tlc_missing() -> str | None:
-    try:
-        find_java()
-        find_jar()
-    except TlcUnavailable as exc:
-        return str(exc)
-    return None
-
-
-TLC_MISSING = _tlc_missing()
+TLC_MISSING = tlc_missing()
 needs_tlc = pytest.mark.skipif(TLC_MISSING is not None, reason=f"TLC unavailable: {TLC_MISSING}")
 
 
