@@ -88,8 +88,6 @@ def validate_node_traces(paths: Sequence[Path], options: Options | None = None) 
             per_trace[str(path)] = len(trace.events)
             lost += len(dropped)
         verdict = validate([Path(p) for p in paths], options)
-    except TraceError as exc:
-        verdict = Verdict(Status.ERROR, sum(per_trace.values()), reason=str(exc))
-    except TlcUnavailable as exc:
+    except (TraceError, TlcUnavailable) as exc:
         verdict = Verdict(Status.ERROR, sum(per_trace.values()), reason=str(exc))
     return NodeVerdict(verdict, time.monotonic() - started, per_trace, lost)
