@@ -868,11 +868,16 @@ ReadIndex(i, ctx) ==
     /\ UNCHANGED <<messages, serverVars, logVars, candidateVars, leaderVars, readAcks,
                    readsSafe, smVars>>
 
-\* The highest round a quorum of voters has echoed (the leader echoes its own).
+\* The highest round r <= readRound[i] a quorum of voters has echoed (the
+\* leader echoes its own); -1 with no voters.  Since a quorum that echoed r
+\* echoed every smaller round too, that round is 0, readRound[i], or one of
+\* the echoed rounds, so only those are tried (rounds grow with every
+\* heartbeat, and trying each of 0..readRound[i] made trace validation slow).
 ConfirmedRound(i) ==
     LET acks == [j \in Server |-> IF j = i THEN readRound[i] ELSE readAcks[i][j]]
         ok(r) == IsQuorum({j \in config[i].voters : acks[j] >= r}, config[i].voters)
-        rs == {r \in 0..readRound[i] : ok(r)}
+        tries == {acks[j] : j \in config[i].voters} \cup {0, readRound[i]}
+        rs == {r \in tries : r <= readRound[i] /\ ok(r)}
     IN IF rs = {} THEN -1 ELSE CHOOSE r \in rs : \A x \in rs : r >= x
 
 \* The oldest pending read whose round a quorum confirmed is released.

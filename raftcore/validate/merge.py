@@ -5,7 +5,8 @@ spec checks one global sequence of events. `merge` interleaves node traces so th
 node's events keep their order and every message is received after it was sent, which
 is all the spec can observe: events of different nodes touch different state, and only
 messages connect them. `delivery_counts` tells the spec how many times each sent message
-is received later (0: lost; 2 or more: duplicated by the network).
+is received later (0: lost; 2 or more: duplicated by the network), and `delivery_sources`
+where each received message was sent (the spec's network holds messages by that position).
 
 Theory of operation: Kahn's topological sort over the per-node sequences, where a receive
 event waits for the send with the same `(from, seq)`. Among the events that may go next,
@@ -201,3 +202,19 @@ def delivery_counts(events: Sequence[Event]) -> list[int]:
         msg = sent_message(event)
         counts.append(0 if msg is None else received.get(message_key(msg), 0))
     return counts
+
+
+def delivery_sources(events: Sequence[Event]) -> list[int]:
+    """For each event that reads a received message (a handler, or UpdateTerm), the
+    1-based position in `events` of the event that sent it; 0 for other events and for a
+    message no event sent (the spec then finds nothing in flight and rejects)."""
+    sent_at: dict[tuple[str, int], int] = {}
+    for position, event in enumerate(events, start=1):
+        msg = sent_message(event)
+        if msg is not None:
+            sent_at.setdefault(message_key(msg), position)
+    return [
+        sent_at.get(message_key(event.params), 0)
+        if event.name in RECEIVE_ACTIONS or event.name == "UpdateTerm" else 0
+        for event in events
+    ]  # fmt: skip

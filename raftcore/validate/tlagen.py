@@ -12,17 +12,19 @@ Rules:
 
 Event record fields: `n` action, `i` node, `p` parameters (non-message events), `msg` the
 message sent or handled, `reply` a handler's answer, `copies` how many times the message
-this event sends is received later, `s` the logged state image.
+this event sends is received later, `src` for an event that reads a received message the
+position in TraceLog of the event that sent it (Traceraft's network holds messages by
+that position), `s` the logged state image.
 
 Shape (what keeps SANY's parsing and TLC's start-up small; both grow with the number of
 tokens and definitions, and a user-operator application costs TLC more to process than a
 literal): the module holds plain data in a few big literals, tables of the distinct
 values (`TraceImgRaw` state images, `TraceMsgRaw` messages, `TracePar` parameter records,
 `TraceNode` node ids) and `TraceRaw`, one short tuple of numbers per event,
-`<<action, node, message or parameters, copies, image>>` (plus the reply for a handler
-that answers; `<<0>>` is a Reset). Constant definitions decode them into the records
-above once, when TLC starts (`TraceLog`, `TraceImg`, `TraceMsg`); nothing is decoded per
-step.
+`<<action, node, message or parameters, copies, image>>` (plus the reply, 0 for none, and
+the send position for an event that reads a received message; `<<0>>` is a Reset).
+Constant definitions decode them into the records above once, when TLC starts
+(`TraceLog`, `TraceImg`, `TraceMsg`); nothing is decoded per step.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from raftcore.validate.merge import delivery_sources
 from raftcore.validate.traceio import ACTIONS, MESSAGE_ACTIONS, Event, Setup, TraceError
 
 # Parameters of non-message events: name -> (field, type) pairs the spec reads.
@@ -267,14 +270,16 @@ def image(event: Event, tables: _Tables) -> str:
     return f"<<{','.join(args)}>>"
 
 
-# Packed events: <<x * 64 + action, (image * 64 + copies) * 16 + node[, reply]>>, where x
-# is the message or parameters number; events whose numbers do not fit are written
-# unpacked, <<action, node, x, copies, image[, reply]>> (DecodeEvent tells them by length).
+# Packed events: <<x * 64 + action, (image * 64 + copies) * 16 + node[, reply[, src]]>>,
+# where x is the message or parameters number; events whose numbers do not fit are written
+# unpacked, <<action, node, x, copies, image[, reply[, src]]>> (DecodeEvent tells them by
+# length; a missing reply or src is 0).
 _INT_MAX = 2**31 - 1
 
 
-def event_record(event: Event, copies: int, tables: _Tables) -> str:
-    """One event as a tuple of numbers (see above)."""
+def event_record(event: Event, copies: int, src: int, tables: _Tables) -> str:
+    """One event as a tuple of numbers (see above); `src` is the TraceLog position of the
+    event that sent the message this one reads, 0 for none."""
     where = event.where()
     if copies < 0:
         raise TraceError(f"{where}: negative delivery count {copies}")
@@ -289,15 +294,16 @@ def event_record(event: Event, copies: int, tables: _Tables) -> str:
         answer = event.reply()
         if answer is not None:
             reply = tables.msgs.number(message(answer, where + " (reply)", tables.entries))
-    tail = "" if reply is None else f",{reply}"
+    tail = f",{reply or 0},{src}" if src else ("" if reply is None else f",{reply}")
     if node < 16 and copies < 64 and (x + 1) * 64 <= _INT_MAX and (state + 1) * 1024 <= _INT_MAX:
         return f"<<{x * 64 + action},{(state * 64 + copies) * 16 + node}{tail}>>"
     return f"<<{action},{node},{x},{copies},{state}{tail}>>"
 
 
 _CONSTRUCTORS = r"""Ev(n, i, p, c, s) == [n |-> n, i |-> i, p |-> p, copies |-> c, s |-> s]
-EvM(n, i, m, c, s) == [n |-> n, i |-> i, msg |-> m, copies |-> c, s |-> s]
-EvR(n, i, m, r, c, s) == [n |-> n, i |-> i, msg |-> m, reply |-> r, copies |-> c, s |-> s]
+EvM(n, i, m, c, s, f) == [n |-> n, i |-> i, msg |-> m, copies |-> c, s |-> s, src |-> f]
+EvR(n, i, m, r, c, s, f) ==
+    [n |-> n, i |-> i, msg |-> m, reply |-> r, copies |-> c, s |-> s, src |-> f]
 Img(t, r, v, ld, c, li, lt, si, st, vs, ls) ==
     [current_term |-> t, role |-> r, voted_for |-> v, leader_id |-> ld, commit_index |-> c,
      last_index |-> li, last_term |-> lt, snapshot_index |-> si, snapshot_term |-> st,
@@ -360,18 +366,23 @@ DecodeMsg(t) ==
 TraceImg == [k \in DOMAIN TraceImgRaw |-> DecodeImg(TraceImgRaw[k])]
 TraceMsg == [k \in DOMAIN TraceMsgRaw |-> DecodeMsg(TraceMsgRaw[k])]
 \* An event from its numbers a (action), i (node), x (message or parameters),
-\* c (copies), s (image), r (reply, 0 for none).
-Event(a, i, x, c, s, r) ==
-    CASE r # 0 -> EvR(TraceAction[a], TraceNode[i], TraceMsg[x], TraceMsg[r], c, TraceImg[s])
-      [] a \in TraceMsgAction -> EvM(TraceAction[a], TraceNode[i], TraceMsg[x], c, TraceImg[s])
+\* c (copies), s (image), r (reply, 0 for none), f (send position, 0 for none).
+Event(a, i, x, c, s, r, f) ==
+    CASE r # 0 ->
+            EvR(TraceAction[a], TraceNode[i], TraceMsg[x], TraceMsg[r], c, TraceImg[s], f)
+      [] a \in TraceMsgAction ->
+            EvM(TraceAction[a], TraceNode[i], TraceMsg[x], c, TraceImg[s], f)
       [] OTHER -> Ev(TraceAction[a], TraceNode[i], TracePar[x], c, TraceImg[s])
-Packed(t, r) == Event(t[1] % 64, t[2] % 16, t[1] \div 64, (t[2] \div 16) % 64, t[2] \div 1024, r)
+Packed(t, r, f) ==
+    Event(t[1] % 64, t[2] % 16, t[1] \div 64, (t[2] \div 16) % 64, t[2] \div 1024, r, f)
 DecodeEvent(t) ==
     CASE Len(t) = 1 -> [n |-> "Reset", i |-> "", copies |-> 0]
-      [] Len(t) = 2 -> Packed(t, 0)
-      [] Len(t) = 3 -> Packed(t, t[3])
-      [] Len(t) = 5 -> Event(t[1], t[2], t[3], t[4], t[5], 0)
-      [] OTHER -> Event(t[1], t[2], t[3], t[4], t[5], t[6])
+      [] Len(t) = 2 -> Packed(t, 0, 0)
+      [] Len(t) = 3 -> Packed(t, t[3], 0)
+      [] Len(t) = 4 -> Packed(t, t[3], t[4])
+      [] Len(t) = 5 -> Event(t[1], t[2], t[3], t[4], t[5], 0, 0)
+      [] Len(t) = 6 -> Event(t[1], t[2], t[3], t[4], t[5], t[6], 0)
+      [] OTHER -> Event(t[1], t[2], t[3], t[4], t[5], t[6], t[7])
 """
 
 
@@ -396,7 +407,10 @@ def batch_module(
         assert len(events) == len(copies)
         if parts:
             parts.append(RESET)
-        parts += [event_record(e, c, tables) for e, c in zip(events, copies, strict=True)]
+        offset = len(parts)
+        sources = [offset + f if f else 0 for f in delivery_sources(events)]
+        parts += [event_record(e, c, f, tables)
+                  for e, c, f in zip(events, copies, sources, strict=True)]  # fmt: skip
     servers = _set([tla_string(s) for s in setup.servers])
     init = _set([tla_string(s) for s in setup.init_servers])
     return "\n".join(

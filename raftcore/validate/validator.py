@@ -10,11 +10,12 @@ number of events taken plus one. Depth Len + 1 with "Model checking completed" m
 every event was taken (ACCEPTED); a smaller depth d means event d was the first the spec
 could not take (REJECTED). Anything else TLC says is an ERROR, never a pass.
 
-Speed: the first run fingerprints only the trace position (`VIEW TraceView`), so TLC
-does not hash the whole, growing spec state at every event; it keeps the first successor
-at each level. Reaching the end is a behaviour of the spec all the same (ACCEPTED). A run
-that stops early is repeated without the view, exhaustively, and only that run's depth
-rejects: every choice the trace does not log stays existential.
+Speed: the first run is TLC's random simulation of one behaviour, which keeps no set of
+seen states, so TLC neither normalises nor hashes the whole, growing spec state at every
+event. When it prints Traceraft's `TraceComplete` it took every event, in a behaviour of
+the spec (ACCEPTED). A run that stops early is repeated in breadth-first mode,
+exhaustively, and only that run's depth rejects: every choice the trace does not log
+stays existential.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import enum
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,7 @@ class Options:
     keep_dir: Path | None = None
     """Write the TLC inputs here (and keep them) instead of a temporary folder."""
     fast_run: bool = True
-    """First run TLC with `VIEW TraceView` (see the module docstring); False: only the
+    """First run TLC's simulation of one behaviour (see the module docstring); False: only the
     exhaustive run (same verdicts, slower; for benchmarks and comparisons)."""
 
 
@@ -200,33 +201,45 @@ def _run(
     return verdict
 
 
-def tlagen_cfg(options: Options, *, diag: bool, view: bool = False) -> str:
+def tlagen_cfg(options: Options, *, diag: bool) -> str:
     text = (options.spec_dir / "Traceraft.cfg").read_text(encoding="utf-8")
-    text += "\nCONSTRAINTS\n    DiagBefore\n    DiagAfter\n" if diag else ""
-    return text + ("\nVIEW TraceView\n" if view else "")
+    return text + ("\nCONSTRAINTS\n    DiagBefore\n    DiagAfter\n" if diag else "")
+
+
+TRACE_COMPLETE = '"trace complete: every event taken"'
+"""What Traceraft.tla's TraceComplete prints when the last event is taken."""
 
 
 def _tlc_exact(folder: Path, options: Options, module: str, steps: int) -> TlcResult:
-    """TLC over `module` (`steps` events and Resets): the fast run with the view, and
-    when it stops short of the end, the exhaustive run without it, whose result counts."""
-    exhaustive = tlagen_cfg(options, diag=False)
-    if not options.fast_run:
-        return _tlc(folder, options, module, exhaustive)
-    result = _tlc(folder, options, module, tlagen_cfg(options, diag=False, view=True))
-    if result.outcome is Outcome.OK and result.depth is not None and result.depth <= steps:
-        result = _tlc(folder, options, module, exhaustive)
-    return result
+    """TLC over `module` (`steps` events and Resets): the fast simulation run, and when it
+    does not take every event, the exhaustive run, whose result counts."""
+    cfg = tlagen_cfg(options, diag=False)
+    if options.fast_run:
+        fast = _tlc(folder, options, module, cfg, simulate_depth=steps + 2)
+        if fast.outcome is not Outcome.OK:
+            return fast
+        if TRACE_COMPLETE in fast.output:
+            return replace(fast, depth=steps + 1)
+    return _tlc(folder, options, module, cfg)
 
 
-def _tlc(folder: Path, options: Options, module: str, cfg: str) -> TlcResult:
+def _tlc(
+    folder: Path, options: Options, module: str, cfg: str, simulate_depth: int | None = None
+) -> TlcResult:
+    """One TLC run; `simulate_depth`: TLC's random simulation of one behaviour of at most
+    that many states (seeded, so runs repeat) instead of breadth-first search."""
     for name in ("raft.tla", "Traceraft.tla"):
         shutil.copyfile(options.spec_dir / name, folder / name)
     (folder / "TraceData.tla").write_text(module, encoding="utf-8")
     (folder / "Traceraft.cfg").write_text(cfg, encoding="utf-8")
     shutil.rmtree(folder / "states", ignore_errors=True)
     # -checkpoint 0: no checkpoints (a validation run is never resumed).
-    return run_tlc(folder, "Traceraft", "Traceraft.cfg", extra_args=("-checkpoint", "0"),
-                   timeout_s=options.timeout_s)  # fmt: skip
+    extra: tuple[str, ...] = ("-checkpoint", "0")
+    if simulate_depth is not None:
+        extra += ("-depth", str(simulate_depth), "-seed", "1")
+    return run_tlc(folder, "Traceraft", "Traceraft.cfg", extra_args=extra,
+                   timeout_s=options.timeout_s,
+                   simulate=None if simulate_depth is None else "num=1")  # fmt: skip
 
 
 def _classify(events: list[Event], setup: Setup, result: TlcResult) -> Verdict:

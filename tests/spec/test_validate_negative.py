@@ -93,6 +93,35 @@ def test_a_raised_commit_index_is_rejected(
     assert [m.field for m in verdict.mismatches] == ["commit_index"]
 
 
+def test_a_message_other_than_the_logged_one_sent_is_rejected(
+    tmp_path: Path, base_trace: list[dict[str, Any]]
+) -> None:
+    """The sender's log shows a message the spec's action does not send (its receiver
+    logs the same message, so only the send can be at fault)."""
+    records = copy.deepcopy(base_trace)
+    target = _positions(records, "Heartbeat")[5]
+    key = (records[target]["params"]["from"], records[target]["params"]["seq"])
+    for record in records:
+        params = record.get("params", {})
+        if (params.get("from"), params.get("seq")) == key:
+            params["commit_index"] += 1
+    verdict = _validate(tmp_path, records)
+    assert verdict.status is Status.REJECTED
+    assert verdict.failed_index == target
+
+
+def test_a_received_message_that_differs_from_its_send_is_rejected(
+    tmp_path: Path, base_trace: list[dict[str, Any]]
+) -> None:
+    """The receiver logs a message other than the one sent under its id."""
+    records = copy.deepcopy(base_trace)
+    target = _positions(records, "HandleHeartbeatRequest")[5]
+    records[target]["params"]["commit_index"] += 1
+    verdict = _validate(tmp_path, records)
+    assert verdict.status is Status.REJECTED
+    assert verdict.failed_index == target
+
+
 # Each planted bug with a run that exercises it (the simulator's targeted scenarios where
 # it has one), and the action at which the spec must refuse the trace.
 PLANTED = [
