@@ -24,11 +24,8 @@ is checked). In-memory runs (no Raft at all) have no trace check.
 
 from __future__ import annotations
 
-import gzip
 import importlib
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -92,21 +89,8 @@ def validate_traces(run_dir: Path, nodes: list[str], ops: list[Op] | None = None
         return {"valid": checks.UNKNOWN, "reason": "validator missing: raftcore.validate has "
                 "no validate_node_traces", "traces": len(present)}
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="traces-") as scratch:
-        names: dict[str, str] = {}
-        plain = []
-        for path in present:
-            shown = str(path.relative_to(run_dir))
-            if path.suffix != ".gz":
-                plain.append(path)
-                names[str(path)] = shown
-                continue
-            target = Path(scratch) / f"{path.parent.name}-{TRACE_FILE}"
-            with gzip.open(path, "rb") as source, target.open("wb") as sink:
-                shutil.copyfileobj(source, sink)
-            plain.append(target)
-            names[str(target)] = shown
-        outcome = entry(plain)
+    names = {str(path): str(path.relative_to(run_dir)) for path in present}
+    outcome = entry(present)  # reads .gz itself
     result = _trace_result(outcome, names)
     result.setdefault("elapsed_s", round(time.monotonic() - started, 3))
     rejected = result.get("first_rejected") or {}
@@ -126,11 +110,11 @@ def _trace_result(outcome: Any, names: dict[str, str]) -> dict[str, Any]:
     valid: checks.Valid = verdict if isinstance(verdict, bool) else checks.UNKNOWN
     summary = outcome.summary() if hasattr(outcome, "summary") else {}
     detail = str(outcome)
-    for scratch_path, shown in names.items():
-        detail = detail.replace(scratch_path, shown)
+    for path, shown in names.items():
+        detail = detail.replace(path, shown)
     text = json.dumps(summary, default=str)
-    for scratch_path, shown in names.items():
-        text = text.replace(json.dumps(scratch_path)[1:-1], shown)
+    for path, shown in names.items():
+        text = text.replace(json.dumps(path)[1:-1], shown)
     result: dict[str, Any] = {"valid": valid, **json.loads(text), "detail": detail[:4000]}
     if valid is checks.UNKNOWN and "reason" in result:
         result["reason"] = f"validator error: {result['reason']}"

@@ -83,11 +83,12 @@ def validate_node_traces(paths: Sequence[Path], options: Options | None = None) 
     per_trace: dict[str, int] = {}
     lost = 0
     try:
-        for path in paths:
-            trace, dropped = settle_crashes(read_trace(Path(path)))
-            per_trace[str(path)] = len(trace.events)
+        traces = [read_trace(Path(path)) for path in paths]
+        for trace in traces:
+            settled, dropped = settle_crashes(trace)
+            per_trace[trace.path] = len(settled.events)
             lost += len(dropped)
-        verdict = validate([Path(p) for p in paths], options)
+        verdict = validate(traces, options)
     except (TraceError, TlcUnavailable) as exc:
         verdict = Verdict(Status.ERROR, sum(per_trace.values()), reason=str(exc))
     return NodeVerdict(verdict, time.monotonic() - started, per_trace, lost)

@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -117,10 +118,14 @@ class Setup:
 
 
 def read_trace(path: Path) -> TraceFile:
-    """Read and check one NDJSON trace file."""
+    """Read and check one NDJSON trace file (gzip-compressed if its name ends in .gz)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as compressed:
+                text = compressed.read()
+        else:
+            text = path.read_text(encoding="utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise TraceError(f"{path}: cannot read: {exc}") from exc
     header: Mapping[str, Any] | None = None
     events: list[Event] = []

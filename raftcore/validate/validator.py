@@ -31,7 +31,14 @@ from typing import Any
 from raftcore.validate import tlagen, tlavalue
 from raftcore.validate.merge import delivery_counts, merge
 from raftcore.validate.tlc import Outcome, TlcResult, run_tlc
-from raftcore.validate.traceio import Event, Setup, TraceError, infer_setup, read_trace
+from raftcore.validate.traceio import (
+    Event,
+    Setup,
+    TraceError,
+    TraceFile,
+    infer_setup,
+    read_trace,
+)
 
 SPEC_FILES = ("raft.tla", "Traceraft.tla", "Traceraft.cfg")
 
@@ -88,11 +95,14 @@ class Options:
     exhaustive run (same verdicts, slower; for benchmarks and comparisons)."""
 
 
-def prepare(paths: Sequence[Path], options: Options) -> tuple[list[Event], list[int], Setup]:
-    """Read, merge and annotate the traces; raises TraceError on bad input."""
+def prepare(
+    paths: Sequence[Path | TraceFile], options: Options
+) -> tuple[list[Event], list[int], Setup]:
+    """Read (unless already read), merge and annotate the traces; raises TraceError on
+    bad input."""
     if not paths:
         raise TraceError("no trace files given")
-    traces = [read_trace(path) for path in paths]
+    traces = [p if isinstance(p, TraceFile) else read_trace(p) for p in paths]
     events = merge(traces)
     setup = infer_setup(traces, events, options.session_timeout_ticks, options.lease_reads)
     return events, delivery_counts(events), setup
@@ -166,8 +176,9 @@ def _setup_rest(setup: Setup) -> tuple[tuple[str, ...], bool, bool, int]:
     return (setup.init_servers, setup.pre_vote, setup.lease_reads, setup.session_timeout_ticks)
 
 
-def validate(paths: Sequence[Path], options: Options | None = None) -> Verdict:
-    """Validate the traces in `paths` (one global trace, or one trace per node)."""
+def validate(paths: Sequence[Path | TraceFile], options: Options | None = None) -> Verdict:
+    """Validate the traces in `paths` (one global trace, or one trace per node; files,
+    or traces already read)."""
     options = options or Options()
     try:
         events, copies, setup = prepare(paths, options)
