@@ -250,7 +250,8 @@ def _tlc(
         extra += ("-depth", str(simulate_depth), "-seed", "1")
     return run_tlc(folder, "Traceraft", "Traceraft.cfg", extra_args=extra,
                    timeout_s=options.timeout_s,
-                   simulate=None if simulate_depth is None else "num=1")  # fmt: skip
+                   simulate=None if simulate_depth is None else "num=1",
+                   quick_jit=True)  # fmt: skip
 
 
 def _classify(events: list[Event], setup: Setup, result: TlcResult) -> Verdict:
