@@ -9,13 +9,12 @@ error: never read as a pass).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from raftcore.validate.tlc import TlcUnavailable
-from raftcore.validate.validator import Options, Status, Verdict, default_spec_dir, validate
+from raftcore.validate.validator import Options, default_spec_dir, render, validate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,29 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-diagnose", action="store_true",
                         help="skip the second TLC run that explains a rejection")
     return parser  # fmt: skip
-
-
-def render(verdict: Verdict) -> str:
-    """The human-readable report."""
-    lines = [f"{verdict.status.value}: {verdict.events} events"]
-    if verdict.tlc is not None and verdict.tlc.distinct_states is not None:
-        lines[0] += f" ({verdict.tlc.distinct_states} spec states)"
-    if verdict.status is Status.ERROR:
-        lines.append(f"  error: {verdict.reason}")
-    event = verdict.failed_event
-    if event is not None:
-        lines.append(f"  first event the spec cannot take: #{verdict.failed_index} "
-                     f"at {event.where()}")  # fmt: skip
-        lines.append(f"  action: {event.name} by {event.node}")
-        params = json.dumps(dict(event.params), sort_keys=True, separators=(",", ":"))
-        lines.append(f"  params: {params}")
-        if verdict.reason:
-            lines.append(f"  why: {verdict.reason}")
-        for mismatch in verdict.mismatches:
-            lines.append(f"  disagrees: {mismatch.field}: spec {mismatch.spec!r}, "
-                         f"trace {mismatch.trace!r}")  # fmt: skip
-    lines += [f"  note: {note}" for note in verdict.notes]
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raftcore.validate.__main__ import render
 from raftcore.validate.merge import settle_crashes
 from raftcore.validate.tlc import TlcUnavailable
 from raftcore.validate.traceio import TraceError, read_trace
-from raftcore.validate.validator import Options, Status, Verdict, validate
+from raftcore.validate.validator import Options, Status, Verdict, render, validate
 
 DEFAULT_TIMEOUT_S = 3600.0
 """TLC's budget when the caller gives none: long node traces must not flap to ERROR."""

@@ -21,6 +21,7 @@ stays existential.
 from __future__ import annotations
 
 import enum
+import json
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -267,6 +268,31 @@ def _classify(events: list[Event], setup: Setup, result: TlcResult) -> Verdict:
     failed = events[result.depth - 1]
     return Verdict(Status.REJECTED, total, setup, failed_index=result.depth,
                    failed_event=failed, tlc=result, notes=setup.notes)  # fmt: skip
+
+
+def render(verdict: Verdict) -> str:
+    """The human-readable report."""
+    lines = [f"{verdict.status.value}: {verdict.events} events"]
+    tlc = verdict.tlc
+    states = None if tlc is None else (tlc.distinct_states or tlc.depth)
+    if states is not None:
+        lines[0] += f" ({states} spec states)"
+    if verdict.status is Status.ERROR:
+        lines.append(f"  error: {verdict.reason}")
+    event = verdict.failed_event
+    if event is not None:
+        lines.append(f"  first event the spec cannot take: #{verdict.failed_index} "
+                     f"at {event.where()}")  # fmt: skip
+        lines.append(f"  action: {event.name} by {event.node}")
+        params = json.dumps(dict(event.params), sort_keys=True, separators=(",", ":"))
+        lines.append(f"  params: {params}")
+        if verdict.reason:
+            lines.append(f"  why: {verdict.reason}")
+        for mismatch in verdict.mismatches:
+            lines.append(f"  disagrees: {mismatch.field}: spec {mismatch.spec!r}, "
+                         f"trace {mismatch.trace!r}")  # fmt: skip
+    lines += [f"  note: {note}" for note in verdict.notes]
+    return "\n".join(lines)
 
 
 def _diagnose(verdict: Verdict, diag: TlcResult) -> Verdict:
