@@ -21,7 +21,9 @@
 (* one of raft.tla's): AppendEntries sends everything from next_index (the *)
 (* spec lets a leader send any batch); one exchange of a kind per pair of  *)
 (* servers is in flight at a time (a window of one; the network may still  *)
-(* duplicate); steps the core takes inside the same step() call (a won     *)
+(* duplicate); a leader appends only once its last append is persisted    *)
+(* (Durable); a restart keeps all or none of an unpersisted append; steps  *)
+(* the core takes inside the same step() call (a won                       *)
 (* vote, a commit, a committed self-removal, a confirmed read, applying)   *)
 (* are taken before any outside event, as the core orders them; and the    *)
 (* options OneCandidate, LeaderlessTimeout and Heartbeats (see below).     *)
@@ -108,6 +110,11 @@ Commands(i) ==
 
 Times(i) == {t \in {LastCtime(i), LastCtime(i) + 1} : t <= MaxCtime}
 
+\* A leader appends again only once its last append is persisted: at most one
+\* unpersisted batch per server (PersistEntries persists it whole; a restart
+\* keeps all of it or none of it).
+Durable(i) == persistedIndex[i] = LastIndex(i)
+
 \* Is an internal step (MCInternal below) pending at i?
 Pending(i) ==
     \/ role[i] \in {PreCandidate, Candidate} /\ VoteWon(i)
@@ -122,9 +129,13 @@ Quiet == ~\E i \in Server : Pending(i)
 \* Events from outside the core (timers, clients, the network, crashes),
 \* taken only while no internal step is pending (Quiet).
 MCExternal ==
-    \/ Quiet /\ \E i \in Server : /\ Under("restarts", MaxRestarts)
-                                /\ Restart(i, commitIndex[i])
-                                /\ Count("restarts")
+    \/ Quiet /\ \E i \in Server : \E n \in {persistedIndex[i], LastIndex(i)} :
+                 /\ Under("restarts", MaxRestarts)
+                 /\ Restart(i, Min(commitIndex[i], n), n)
+                 /\ Count("restarts")
+    \/ Quiet /\ \E i \in Server : /\ persistedIndex[i] < LastIndex(i)
+                                /\ PersistEntries(i, LastIndex(i))
+                                /\ UNCHANGED mc
     \/ Quiet /\ \E i \in Server : /\ MayTimeout(i)
                                 /\ Timeout(i)
                                 /\ UNCHANGED mc
@@ -133,6 +144,7 @@ MCExternal ==
                                    /\ RequestVote(i, j, FALSE)
                                    /\ UNCHANGED mc
     \/ Quiet /\ \E i \in Server : \E cmd \in Commands(i) : \E t \in Times(i) :
+                 /\ Durable(i)
                  /\ Under("requests", MaxClientRequests)
                  /\ ClientRequest(i, cmd, t)
                  /\ Count("requests")
@@ -158,6 +170,7 @@ MCExternal ==
                                    /\ InstallSnapshot(i, j)
                                    /\ UNCHANGED mc
     \/ Quiet /\ \E i \in Server : \E n \in ConfTargets :
+                 /\ Durable(i)
                  /\ Under("confs", MaxConfChanges)
                  /\ \/ AddLearner(i, n, LastCtime(i))
                     \/ PromoteLearner(i, n, LastCtime(i))
@@ -216,6 +229,7 @@ ElectedInit ==
                                     ELSE <<>>]
         /\ snapshot = [i \in Server |-> BootSnapshot(i)]
         /\ commitIndex = [i \in Server |-> 0]
+        /\ persistedIndex = [i \in Server |-> 0]  \* L's no-op is not yet on its disk.
         /\ role = [i \in Server |-> IF i = L THEN Leader ELSE Follower]
         /\ leaderId = [i \in Server |-> IF i = L THEN L ELSE Nil]
         /\ config = [i \in Server |-> SnapConfig(BootSnapshot(i))]
