@@ -259,8 +259,7 @@ class ReplicationMixin(NodeCore):
         """A follower acknowledges the log up to `index`: its answer leaves only after its
         Ready is persisted, and Readys persist in order, so the log up to there counts
         as durable from now on (the spec's followers persist at once)."""
-        if index > self._persisted_index:
-            self._persisted_index = index
+        self._persisted_index = max(self._persisted_index, index)
 
     def _handle_heartbeat_request(self, msg: HeartbeatRequest) -> None:
         """HandleHeartbeatRequest: note the leader, learn its commit index."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from raftcore.validate.__main__ import render
-from raftcore.validate.merge import settle_crashes
+from raftcore.validate.merge import received_keys, settle_crashes
 from raftcore.validate.tlc import TlcUnavailable
 from raftcore.validate.traceio import TraceError, read_trace
 from raftcore.validate.validator import Options, Status, Verdict, validate
@@ -83,8 +83,10 @@ def validate_node_traces(paths: Sequence[Path], options: Options | None = None) 
     per_trace: dict[str, int] = {}
     lost = 0
     try:
-        for path in paths:
-            trace, dropped = settle_crashes(read_trace(Path(path)))
+        traces = [read_trace(Path(path)) for path in paths]
+        received = received_keys(traces)
+        for path, original in zip(paths, traces, strict=True):
+            trace, dropped = settle_crashes(original, received)
             per_trace[str(path)] = len(trace.events)
             lost += len(dropped)
         verdict = validate([Path(p) for p in paths], options)

@@ -77,8 +77,8 @@ def test_skip_conf_guard_appends_while_another_change_is_pending(bug: PlantedBug
     elect(node, storage)
     node.propose_conf_change(ConfChange(ConfChangeKind.ADD_LEARNER, "n4"))
     sent(node, storage)
-    # A single voter commits once it persisted the entry; promoting n4 makes two voters, so the promotion
-    # stays uncommitted (n4 never answers) and blocks the next change.
+    # A single voter commits once it persisted the entry; promoting n4 makes two voters,
+    # so the promotion stays uncommitted (n4 never answers) and blocks the next change.
     node.propose_conf_change(ConfChange(ConfChangeKind.PROMOTE_LEARNER, "n4"))
     second = ConfChange(ConfChangeKind.ADD_LEARNER, "n5")
     if bug is None:
