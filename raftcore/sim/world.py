@@ -1,9 +1,10 @@
 """The simulated world: nodes on simulated disks, a faulty network, clients, and checks.
 
 Role: the mechanism of the simulator. `World` drives real `raftcore.Node`s exactly as a
-real server would (persist, then send, then apply, then advance), with the fault actions
-a scheduler may take: crash, restart, partition, heal, membership changes, leadership
-transfers and compaction. The random scheduler (runner.py) and the hypothesis state
+real server would (persist, then send, then apply, then advance; a leader's early
+requests leave before its persist, which completes `fsync_delay_ticks` later), with the
+fault actions a scheduler may take: crash, restart, partition, heal, membership changes,
+leadership transfers and compaction. The random scheduler (runner.py) and the hypothesis state
 machine (tests) both drive this same class.
 
 Rules:

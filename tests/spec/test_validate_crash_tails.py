@@ -4,8 +4,9 @@ the wall-clock stamps that order the merge without overruling causality.
 A kvserver node writes a Ready's events before its WAL write and a `Persisted` marker after
 its fsync, before its sends. After a kill -9, the events of the crashed incarnation that no
 marker covers are kept as far as the next `Restart`'s durable state shows them, and the
-rest dropped; covered events are never dropped, and a tail the Restart matches nowhere is
-kept whole (so the spec rejects the Restart). Markers that lie are clear errors.
+rest dropped; covered events are never dropped, nor a leader's early send that another
+node received, and a tail the Restart matches nowhere is kept whole (so the spec rejects
+the Restart). Markers that lie are clear errors.
 """
 
 from __future__ import annotations
