@@ -8,7 +8,11 @@ and waits.
 Rules:
 - Each Ready goes through the contract's steps in order: persist (one write and one fsync
   for all the Ready's entries: group commit), then send, then apply, then advance. The
-  next Ready is taken only after `advance`.
+  next Ready is taken only after `advance`. One exception (thesis 10.2.1): a leader's
+  AppendEntries and heartbeats of a Ready with entries that changes no term or vote
+  (`Ready.messages_before_persist`) are sent before its write, so followers write in
+  parallel with the leader's own fsync; the core counts the leader's own entries toward
+  commit only after `advance` reports them persisted.
 - The disk work of a Ready runs in one worker thread while the event loop goes on
   accepting requests and peer messages and stepping them into the core, as etcd's node
   does between Ready and Advance. What they produce waits in the core for the next Ready,
@@ -25,10 +29,12 @@ Rules:
   made the fsyncs and one-client latency several times worse (docs/benchmarks.md).
 - Outgoing messages of a Ready are coalesced per peer (kvserver/batching.py) unless the
   node writes a trace.
-- With `--trace FILE`, a Ready's events are written before its WAL write, and a
-  `Persisted` marker after its fsync and before its sends (`_write_trace`); a `Start`
-  marker opens each incarnation. A kill -9 thus never leaves durable state the trace
-  lacks, and what it leaves unmarked was never sent (docs/trace-format.md, "Node traces").
+- With `--trace FILE`, a Ready's events are written before its WAL write (and before its
+  early sends), and a `Persisted` marker after its fsync and before its other sends
+  (`_write_trace`); a `Start` marker opens each incarnation. A kill -9 thus never leaves
+  durable state the trace lacks, and what it leaves unmarked was never sent, except a
+  leader's early AppendEntries and heartbeats, which the merge keeps when another node
+  received them (docs/trace-format.md, "Node traces").
 - Proposals and reads wait in kvserver/pending.py (which states when each is answered);
   its deadlines are swept by the ticker (no timer or task per request).
 - `start_write` and `start_read` do their synchronous part at once (refusals such as
@@ -236,8 +242,9 @@ class KvNode:
         """Write the buffered trace lines, then (if `persisted` is given) a Persisted
         marker saying the incarnation's first `persisted` events are durable, with one
         write call: a crash never leaves half a line. Called before each Ready's WAL write
-        (so durable state is never ahead of the trace) and after its fsync, before its
-        sends (so an event no marker covers was never sent)."""
+        and early sends (so durable state and peers are never ahead of the trace) and after
+        its fsync, before its other sends (so an event no marker covers was never sent,
+        except early sends: `Ready.messages_before_persist`)."""
         if self._trace_file is None:
             return
         if persisted is not None and persisted > self._trace_persisted:
@@ -324,9 +331,14 @@ class KvNode:
                     in_ready = self._trace_count  # the events this Ready makes durable
                     self._write_trace()
                     self._apply_durable(ready)
+                    early = ready.messages_before_persist() if ready.entries else ()
+                    if early:
+                        self._send(early)  # In parallel with our own fsync (10.2.1).
                     await self._persist(ready)
                     self._write_trace(persisted=in_ready)
-                    self._handle_ready(ready)
+                    self._handle_ready(
+                        ready, ready.messages_after_persist() if early else ready.messages
+                    )
                     self.core.advance(ready)
                     self._write_trace()
                     await self._maybe_compact()
@@ -378,17 +390,20 @@ class KvNode:
             pending.read_state(read_state.request_ctx, read_state.index)
         pending.serve_reads(self.sm.applied_index, self.sm.read)
 
-    def _handle_ready(self, ready: Ready) -> None:
-        """Steps 2 and 3 of the contract: send, then apply (what `_apply_durable` has not)
-        and serve reads."""
+    def _send(self, messages: tuple[Message, ...]) -> None:
+        batch: Any = messages
+        if self._trace_file is None and self.options.coalesce_messages and len(messages) > 1:
+            batch = coalesce(messages)
+        self._transport.send_all(batch)
+
+    def _handle_ready(self, ready: Ready, messages: tuple[Message, ...]) -> None:
+        """Steps 2 and 3 of the contract: send `messages` (those not sent before the
+        persist), then apply (what `_apply_durable` has not) and serve reads."""
         if ready.snapshot is not None:
             self._book.update(unpack_snapshot_data(ready.snapshot.data)[1])
         for entry in ready.entries:
             self._learn_addresses(entry)
-        messages: Any = ready.messages
-        if self._trace_file is None and self.options.coalesce_messages and len(messages) > 1:
-            messages = coalesce(messages)
-        self._transport.send_all(messages)
+        self._send(messages)
         if ready.snapshot is not None:
             self._apply_snapshot(ready.snapshot)
         for entry in ready.committed_entries:

@@ -32,3 +32,7 @@ class PlantedBug(enum.Enum):
     APPLY_DUPLICATE = "apply_duplicate"
     """The session state machine applies a duplicate command again (implemented by the
     session layer, not the core)."""
+
+    COUNT_UNPERSISTED_SELF = "count_unpersisted_self"
+    """The leader counts its own entries toward commit as soon as it appends them, not
+    once they are persisted, while it sends them before its own fsync (thesis 10.2.1)."""

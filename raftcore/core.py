@@ -64,6 +64,7 @@ class NodeCore:
         "_membership",
         "_msgs",
         "_outstanding",
+        "_persisted_index",
         "_prev_hard_state",
         "_prev_soft",
         "_progress",
@@ -144,6 +145,7 @@ class NodeCore:
         log = self._log
         log.committed = max(hard_state.commit_index, meta.index)
         log.applied = log.applying = meta.index  # The state machine restarts from it.
+        self._persisted_index = max(last, meta.index)
         self._prev_hard_state = hard_state
         self._conf_entries: list[tuple[int, Membership]] = []
         self._membership = self._base_membership
@@ -299,12 +301,16 @@ class NodeCore:
 
     def _maybe_commit(self) -> bool:
         """AdvanceCommitIndex: move the commit index to the highest index replicated on a
-        majority of voters, if that entry is of the current term (Figure 8)."""
+        majority of voters, if that entry is of the current term (Figure 8). The leader
+        counts itself only up to `_persisted_index` (thesis 10.2.1): its own entries count
+        once the driver reported them durable, not when they were appended."""
         voters = self._membership.voters
         if not voters:
             return False
         log = self._log
-        own = log.last_index()
+        own = self._persisted_index
+        if self._bug is PlantedBug.COUNT_UNPERSISTED_SELF:
+            own = log.last_index()
         progress = self._progress
         self_id = self._id
         matches = sorted(
@@ -336,6 +342,15 @@ class NodeCore:
             self._become_follower(self._term, None)
             if self._tracer is not None:
                 self._emit("StepDownRemoved", {"index": removal_index})
+
+    def _persisted_to(self, index: int) -> None:
+        """PersistEntries: the driver reported the log up to `index` durable (a leader's
+        own entries count toward commit from now on)."""
+        self._persisted_index = index
+        if self._tracer is not None:
+            self._emit("PersistEntries", {"index": index})
+        if self._role is Role.LEADER and index > self._log.committed:
+            self._maybe_commit()
 
     def _committed_in_term(self) -> bool:
         return self._log.committed >= self._term_start_index

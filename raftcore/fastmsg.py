@@ -172,6 +172,7 @@ def heartbeat_response(
     _rd_committed,
     _rd_reads,
     _rd_sync,
+    _rd_early,
 ) = _setters(
     Ready,
     (
@@ -183,6 +184,7 @@ def heartbeat_response(
         "committed_entries",
         "read_states",
         "must_sync",
+        "send_before_persist",
     ),
 )
 
@@ -196,6 +198,7 @@ def ready(  # noqa: PLR0917 (positional in field order, for speed)
     committed_entries: tuple[Entry, ...],
     read_states: tuple[ReadState, ...],
     must_sync: bool,
+    send_before_persist: bool,
 ) -> Ready:
     batch: Ready = _new(Ready)
     _rd_soft(batch, soft_state)
@@ -206,6 +209,7 @@ def ready(  # noqa: PLR0917 (positional in field order, for speed)
     _rd_committed(batch, committed_entries)
     _rd_reads(batch, read_states)
     _rd_sync(batch, must_sync)
+    _rd_early(batch, send_before_persist)
     return batch
 
 

@@ -11,7 +11,10 @@ Rules:
   `random.Random` handed in (election jitter only).
 - Durable state (term, vote, log) leaves only through `Ready`; messages that depend on it
   are in the same Ready, so a driver that persists before sending never sends a promise it
-  could forget. The core never assumes anything durable before `advance`.
+  could forget. The core never assumes anything durable before `advance`: a leader's own
+  entries count toward commit only once `advance` reports them persisted
+  (`PersistEntries`), which is what lets a leader send them before its fsync
+  (`Ready.messages_before_persist`).
 - One Ready at a time: `advance` must acknowledge the Ready `ready()` returned before the
   next `ready()` (a programmer error otherwise).
 - Operating errors (`NotLeader`, `TransferInProgress`, `LeaderNotReady`,
@@ -257,9 +260,11 @@ class Node(ElectionMixin, ReplicationMixin):
             self._prev_soft = (self._leader_id, self._role)
         hard_state = None
         must_sync = False
+        early = self._role is Role.LEADER
         if self._hard_state_changed():
             prev = self._prev_hard_state
             must_sync = prev.current_term != self._term or prev.voted_for != self._voted_for
+            early = early and not must_sync
             hard_state = fastmsg.hard_state(self._term, self._voted_for, log.committed)
             self._prev_hard_state = hard_state
             if self._bug is PlantedBug.FORGET_PERSIST_VOTE:
@@ -282,6 +287,7 @@ class Node(ElectionMixin, ReplicationMixin):
             committed_entries,
             tuple(self._read_states) if self._read_states else (),
             must_sync or bool(entries) or snapshot is not None,
+            early and snapshot is None and bool(self._msgs),
         )
         self._msgs = []
         if self._read_states:
@@ -301,6 +307,8 @@ class Node(ElectionMixin, ReplicationMixin):
         if ready.entries:
             last = ready.entries[-1]
             log.stable_to(last.index, last.term)
+            if last.index > self._persisted_index and log.match_term(last.index, last.term):
+                self._persisted_to(last.index)
         if ready.committed_entries:
             log.applied = ready.committed_entries[-1].index
 

@@ -228,6 +228,7 @@ class ReplicationMixin(NodeCore):
         if self._has_no_state():
             return self._reply_append(to, False, reject_index=prev)
         if prev < log.committed:
+            self._promise_persisted(log.committed)
             return self._reply_append(to, True, match_index=log.committed)
         if log.match_term(prev, msg.prev_log_term):
             entries = msg.entries
@@ -237,6 +238,9 @@ class ReplicationMixin(NodeCore):
                 new_entries = entries[conflict - prev - 1 :]
                 log.append(new_entries)
                 self._on_log_replaced(conflict, new_entries)
+                self._persisted_index = last_new
+            else:
+                self._promise_persisted(last_new)
             log.commit_to(min(msg.leader_commit, last_new))
             return self._reply_append(to, True, match_index=last_new)
         last = log.last_index()
@@ -250,6 +254,12 @@ class ReplicationMixin(NodeCore):
             conflict_term=conflict_term,
             conflict_index=log.first_index_of_term(prev),
         )
+
+    def _promise_persisted(self, index: int) -> None:
+        """A follower acknowledges the log up to `index`: its answer leaves only after its
+        Ready is persisted, and Readys persist in order, so the log up to there counts
+        as durable from now on (the spec's followers persist at once)."""
+        self._persisted_index = max(self._persisted_index, index)
 
     def _handle_heartbeat_request(self, msg: HeartbeatRequest) -> None:
         """HandleHeartbeatRequest: note the leader, learn its commit index."""
@@ -284,6 +294,7 @@ class ReplicationMixin(NodeCore):
                 match_index = msg.snapshot.meta.index
             else:
                 match_index = self._log.committed
+            self._promise_persisted(match_index)
             reply = self._reply_append(msg.from_id, True, match_index=match_index)
         if self._tracer is not None:
             self._emit_msg("HandleInstallSnapshotRequest", msg, reply)
@@ -299,6 +310,7 @@ class ReplicationMixin(NodeCore):
             log.commit_to(meta.index)  # We hold that entry already: fast-forward only.
             return False
         log.restore(snapshot)
+        self._persisted_index = meta.index
         self._snapshot_index = meta.index
         self._snapshot_term = meta.term
         self._base_membership = meta.membership

@@ -19,6 +19,18 @@ takes `ready()`. For each `Ready`, in this order, the driver
    one was received), and serves `read_states` once the applied index reaches each one's
    `index`;
 4. calls `advance(ready)`.
+
+One exception to the order of steps 1 and 2 (thesis 10.2.1, etcd's async storage writes):
+the messages of `messages_before_persist()` may be sent before step 1 starts or while it
+runs. They are a leader's `AppendEntriesRequest` and `HeartbeatRequest`s of a Ready with
+`send_before_persist` true, which the core sets only when the Ready changes no term and
+no vote and installs no snapshot. Such a request promises nothing about the leader's own
+disk: the leader counts itself in a commit quorum only for entries it reported persisted
+(`advance`, which then emits `PersistEntries`), so a crash before step 1 finishes loses
+at most entries no quorum counted on the leader for. Everything else (`messages_after_persist()`:
+every answer such as an AppendEntries acknowledgment or a vote, every RequestVote,
+InstallSnapshot and TimeoutNow, and every message of a Ready that changes the term or vote)
+is still sent only after step 1.
 """
 
 from __future__ import annotations
@@ -264,6 +276,21 @@ class Ready:
     committed_entries: tuple[Entry, ...] = ()
     read_states: tuple[ReadState, ...] = ()
     must_sync: bool = False
+    send_before_persist: bool = False
+    """True when the leader's requests in `messages` may leave before step 1 finishes
+    (see the module docstring); drivers read it through `messages_before_persist()`."""
+
+    def messages_before_persist(self) -> tuple[Message, ...]:
+        """The messages a driver may send before (or while) it persists this Ready."""
+        if not self.send_before_persist:
+            return ()
+        return tuple(m for m in self.messages if type(m) in _LEADER_REQUESTS)
+
+    def messages_after_persist(self) -> tuple[Message, ...]:
+        """The messages a driver must send only after it persisted this Ready."""
+        if not self.send_before_persist:
+            return self.messages
+        return tuple(m for m in self.messages if type(m) not in _LEADER_REQUESTS)
 
     def is_empty(self) -> bool:
         return (
@@ -275,6 +302,10 @@ class Ready:
             and not self.committed_entries
             and not self.read_states
         )
+
+
+_LEADER_REQUESTS = frozenset((AppendEntriesRequest, HeartbeatRequest))
+"""The messages a leader may send before its own persist finishes."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,12 @@
 (* servers is in flight at a time (a window of one; the network may still  *)
 (* duplicate); steps the core takes inside the same step() call (a won     *)
 (* vote, a commit, a committed self-removal, a confirmed read, applying)   *)
-(* are taken before any outside event, as the core orders them; and the    *)
-(* options OneCandidate, LeaderlessTimeout and Heartbeats (see below).     *)
+(* are taken before any outside event, as the core orders them; a leader's *)
+(* write of its own entries (PersistEntries) is taken at once too, except  *)
+(* with AsyncPersist (MCraft_faults, MCraft_sim) for a client request:     *)
+(* then only sends, deliveries, network faults and a crash may come before *)
+(* it (Calm), and a restart keeps all or none of it; and the options       *)
+(* OneCandidate, LeaderlessTimeout and Heartbeats (see below).             *)
 (***************************************************************************)
 EXTENDS raft
 
@@ -32,7 +36,7 @@ CONSTANTS
     MaxTerm, MaxLogLen, MaxClientRequests, MaxConfChanges, MaxRestarts,
     MaxDuplicates, MaxDrops, MaxBagSize, MaxCompactions, MaxTransfers, MaxReads,
     MaxCheckQuorums, MaxCtime, ConfTargets, MaxFaults, MaxFeatures, OneCandidate, Heartbeats,
-    ApplyEntries, LeaderlessTimeout
+    ApplyEntries, LeaderlessTimeout, AsyncPersist
 
 \* Counters of bounded actions (part of the state, as in MCetcdraft).
 VARIABLE mc
@@ -108,6 +112,20 @@ Commands(i) ==
 
 Times(i) == {t \in {LastCtime(i), LastCtime(i) + 1} : t <= MaxCtime}
 
+\* A leader appends again only once its last append is persisted (Calm below):
+\* at most one unpersisted batch (PersistEntries persists it whole; a restart
+\* keeps all of it or none of it).  With AsyncPersist FALSE the write is
+\* taken at once, as an internal step (the leader's sends then come after
+\* it); with TRUE it may come after any other event (thesis 10.2.1: the
+\* leader's AppendEntries leave before its own write, which a crash may cut).
+Durable(i) == persistedIndex[i] = LastIndex(i)
+\* The writes taken at once: all of them without AsyncPersist, else those of
+\* a no-op or configuration entry (bounding the state space: only a client
+\* request's write races with the leader's sends, and a crash may cut it).
+EagerPersist(i) ==
+    /\ ~Durable(i)
+    /\ ~AsyncPersist \/ Entry(i, LastIndex(i)).kind # "Normal"
+
 \* Is an internal step (MCInternal below) pending at i?
 Pending(i) ==
     \/ role[i] \in {PreCandidate, Candidate} /\ VoteWon(i)
@@ -116,23 +134,35 @@ Pending(i) ==
     \/ role[i] = Leader /\ pendingReads[i] # <<>>
        /\ Head(pendingReads[i]).round <= ConfirmedRound(i)
     \/ ApplyEntries /\ applied[i] < commitIndex[i]
+    \/ EagerPersist(i)
 
 Quiet == ~\E i \in Server : Pending(i)
+
+\* While a leader's write is unpersisted (AsyncPersist), only what 10.2.1
+\* is about may happen before it finishes: its sends, deliveries (a
+\* follower appending and answering, the answers counted), network faults, a
+\* crash of the writer, and the write itself.  Everything else waits (Calm).
+Calm == Quiet /\ \A i \in Server : Durable(i)
 
 \* Events from outside the core (timers, clients, the network, crashes),
 \* taken only while no internal step is pending (Quiet).
 MCExternal ==
-    \/ Quiet /\ \E i \in Server : /\ Under("restarts", MaxRestarts)
-                                /\ Restart(i, commitIndex[i])
-                                /\ Count("restarts")
-    \/ Quiet /\ \E i \in Server : /\ MayTimeout(i)
+    \/ Quiet /\ \E i \in Server : \E n \in {persistedIndex[i], LastIndex(i)} :
+                 /\ Under("restarts", MaxRestarts)
+                 /\ Restart(i, Min(commitIndex[i], n), n)
+                 /\ Count("restarts")
+    \/ Quiet /\ \E i \in Server : /\ AsyncPersist
+                                /\ ~Durable(i)
+                                /\ PersistEntries(i, LastIndex(i))
+                                /\ UNCHANGED mc
+    \/ Calm  /\ \E i \in Server : /\ MayTimeout(i)
                                 /\ Timeout(i)
                                 /\ UNCHANGED mc
-    \/ Quiet /\ \E i, j \in Server : /\ j \notin DOMAIN votes[i]
+    \/ Calm  /\ \E i, j \in Server : /\ j \notin DOMAIN votes[i]
                                    /\ Idle("RequestVoteRequest", i, j)
                                    /\ RequestVote(i, j, FALSE)
                                    /\ UNCHANGED mc
-    \/ Quiet /\ \E i \in Server : \E cmd \in Commands(i) : \E t \in Times(i) :
+    \/ Calm  /\ \E i \in Server : \E cmd \in Commands(i) : \E t \in Times(i) :
                  /\ Under("requests", MaxClientRequests)
                  /\ ClientRequest(i, cmd, t)
                  /\ Count("requests")
@@ -141,38 +171,38 @@ MCExternal ==
                  /\ Idle("AppendEntriesRequest", i, j)
                  /\ AppendEntries(i, j, p, LastIndex(i))
                  /\ UNCHANGED mc
-    \/ Quiet /\ \E i, j \in Server : /\ \/ Heartbeats /\ commitIndex[i] > 0
+    \/ Calm  /\ \E i, j \in Server : /\ \/ Heartbeats /\ commitIndex[i] > 0
                                       \/ pendingReads[i] # <<>>
                                    /\ Idle("HeartbeatRequest", i, j)
                                    /\ Heartbeat(i, j)
                                    /\ UNCHANGED mc
-    \/ Quiet /\ \E i \in Server : /\ Under("checkQuorums", MaxCheckQuorums)
+    \/ Calm  /\ \E i \in Server : /\ Under("checkQuorums", MaxCheckQuorums)
                                 /\ CheckQuorum(i)
                                 /\ Count("checkQuorums")
-    \/ Quiet /\ \E i \in Server : /\ Under("compactions", MaxCompactions)
+    \/ Calm  /\ \E i \in Server : /\ Under("compactions", MaxCompactions)
                                 /\ CompactLog(i)
                                 /\ Count("compactions")
-    \/ Quiet /\ \E i, j \in Server : /\ nextIndex[i][j] <= snapshot[i].index
+    \/ Calm  /\ \E i, j \in Server : /\ nextIndex[i][j] <= snapshot[i].index
                                    /\ role[i] = Leader
                                    /\ Idle("InstallSnapshotRequest", i, j)
                                    /\ InstallSnapshot(i, j)
                                    /\ UNCHANGED mc
-    \/ Quiet /\ \E i \in Server : \E n \in ConfTargets :
+    \/ Calm  /\ \E i \in Server : \E n \in ConfTargets :
                  /\ Under("confs", MaxConfChanges)
                  /\ \/ AddLearner(i, n, LastCtime(i))
                     \/ PromoteLearner(i, n, LastCtime(i))
                     \/ RemoveServer(i, n, LastCtime(i))
                  /\ Count("confs")
-    \/ Quiet /\ \E i, t \in Server : /\ Under("transfers", MaxTransfers)
+    \/ Calm  /\ \E i, t \in Server : /\ Under("transfers", MaxTransfers)
                                    /\ TransferLeadership(i, t)
                                    /\ Count("transfers")
-    \/ Quiet /\ \E i \in Server : /\ transferee[i] # Nil
+    \/ Calm  /\ \E i \in Server : /\ transferee[i] # Nil
                                 /\ Idle("TimeoutNow", i, transferee[i])
                                 /\ TimeoutNow(i)
                                 /\ UNCHANGED mc
-    \/ Quiet /\ \E i \in Server : \E r \in {"timeout", "removed"} :
+    \/ Calm  /\ \E i \in Server : \E r \in {"timeout", "removed"} :
                  AbortTransfer(i, r) /\ UNCHANGED mc
-    \/ Quiet /\ \E i \in Server : /\ Under("reads", MaxReads)
+    \/ Calm  /\ \E i \in Server : /\ Under("reads", MaxReads)
                                 /\ ReadIndex(i, "r")
                                 /\ Count("reads")
     \/ Quiet /\ \E m \in DOMAIN messages : Receive(m) /\ UNCHANGED mc
@@ -195,6 +225,7 @@ MCInternal ==
     \/ \E i \in Server : StepDownRemoved(i) /\ UNCHANGED mc
     \/ \E i \in Server : ReadIndexReady(i) /\ UNCHANGED mc
     \/ \E i \in Server : ApplyEntries /\ ApplyEntry(i) /\ UNCHANGED mc
+    \/ \E i \in Server : EagerPersist(i) /\ PersistEntries(i, LastIndex(i)) /\ UNCHANGED mc
 
 MCNext == MCInternal \/ MCExternal
 
@@ -216,6 +247,7 @@ ElectedInit ==
                                     ELSE <<>>]
         /\ snapshot = [i \in Server |-> BootSnapshot(i)]
         /\ commitIndex = [i \in Server |-> 0]
+        /\ persistedIndex = [i \in Server |-> 0]  \* L's no-op is not yet on its disk.
         /\ role = [i \in Server |-> IF i = L THEN Leader ELSE Follower]
         /\ leaderId = [i \in Server |-> IF i = L THEN L ELSE Nil]
         /\ config = [i \in Server |-> SnapConfig(BootSnapshot(i))]

@@ -14,7 +14,8 @@
 (* its logged parameters, then requires the acting node's spec-visible     *)
 (* state to equal the logged image.  What the trace does not log is left  *)
 (* to the spec (existentially): entry commands (the core only sees bytes), *)
-(* durable-commit choices on Restart are taken from the image.            *)
+(* durable-commit and kept-log choices on Restart are taken from the      *)
+(* image (commit_index, last_index).                                       *)
 (*                                                                         *)
 (* The network: each event that sends a message carries `copies`, the      *)
 (* number of times the message is received later in the trace (0: lost,   *)
@@ -149,7 +150,8 @@ TakeEvent ==
     LET i == E.i
         p == E.p
     IN
-    CASE E.n = "Restart" -> Restart(i, E.s.commit_index)
+    CASE E.n = "Restart" -> Restart(i, E.s.commit_index, E.s.last_index)
+      [] E.n = "PersistEntries" -> PersistEntries(i, p.index)
       [] E.n = "Timeout" -> p.pre_vote = PreVote /\ Timeout(i)
       [] E.n = "BecomeCandidate" -> BecomeCandidate(i)
       [] E.n = "RequestVote" -> RequestVote(i, E.msg.to, E.msg.transfer) /\ SentOk
@@ -239,6 +241,7 @@ Reset ==
     /\ log' = [i \in Server |-> <<>>]
     /\ snapshot' = [i \in Server |-> BootSnapshot(i)]
     /\ commitIndex' = [i \in Server |-> 0]
+    /\ persistedIndex' = [i \in Server |-> 0]
     /\ role' = [i \in Server |-> Follower]
     /\ leaderId' = [i \in Server |-> Nil]
     /\ config' = [i \in Server |-> SnapConfig(BootSnapshot(i))]

@@ -36,6 +36,7 @@
 (*   HandleHeartbeatRequest       replication._handle_heartbeat_request    *)
 (*   HandleHeartbeatResponse      replication._handle_heartbeat_response   *)
 (*   AdvanceCommitIndex           core.NodeCore._maybe_commit              *)
+(*   PersistEntries               core.NodeCore._persisted_to (advance)    *)
 (*   CheckQuorum                  replication._check_quorum                *)
 (*   CompactLog                   node.Node.compact                        *)
 (*   InstallSnapshot              replication._send_snapshot               *)
@@ -66,7 +67,15 @@
 (* - Durable state (term, vote, log, snapshot) is written atomically with  *)
 (*   the action; a restart keeps it and loses the rest.  The commit index  *)
 (*   is durable too but may be restored older than it was (it is written  *)
-(*   lazily, and forgetting commit knowledge is always safe).              *)
+(*   lazily, and forgetting commit knowledge is always safe).  One         *)
+(*   exception (thesis 10.2.1): entries a leader appends (the no-op,       *)
+(*   client requests, configuration entries) are durable only once         *)
+(*   PersistEntries covers them (persistedIndex), because the leader sends *)
+(*   them before its own write finishes; it counts itself toward commit    *)
+(*   only up to persistedIndex, and a restart keeps its log up to some     *)
+(*   length between persistedIndex and the whole log (an unfinished        *)
+(*   write).  A follower's appends are durable at once: it answers only    *)
+(*   after its write.                                                      *)
 (* - Entries carry their term, kind, cluster time and, for configuration   *)
 (*   entries, the node the change is about.  A Normal entry's command is   *)
 (*   `cmd`; traces do not log commands (the core only sees bytes), so in   *)
@@ -110,6 +119,7 @@ VARIABLES
     log,          \* durable: the entries after the snapshot (index snapshot.index + k)
     snapshot,     \* durable: [index, term, voters, learners, ctime, sm]
     commitIndex,  \* durable, may be restored older (see the header)
+    persistedIndex, \* the log up to here survives a restart (see the header)
     role,         \* Follower, PreCandidate, Candidate or Leader
     leaderId,     \* the leader this server knows for currentTerm, or Nil
     config,       \* the configuration in force: [voters, learners, index]
@@ -125,7 +135,7 @@ VARIABLES
     sm            \* state machine: [time, sessions, dupExec]
 
 serverVars == <<currentTerm, votedFor, role, leaderId>>
-logVars == <<log, snapshot, commitIndex, config>>
+logVars == <<log, snapshot, commitIndex, config, persistedIndex>>
 candidateVars == <<votes>>
 leaderVars == <<matchIndex, nextIndex, transferee>>
 readVars == <<readRound, readAcks, pendingReads, readsSafe>>
@@ -275,6 +285,7 @@ Init ==
     /\ log = [i \in Server |-> <<>>]
     /\ snapshot = [i \in Server |-> BootSnapshot(i)]
     /\ commitIndex = [i \in Server |-> 0]
+    /\ persistedIndex = [i \in Server |-> 0]
     /\ role = [i \in Server |-> Follower]
     /\ leaderId = [i \in Server |-> Nil]
     /\ config = [i \in Server |-> SnapConfig(BootSnapshot(i))]
@@ -313,19 +324,38 @@ MaxCommitted == LET ks == {commitIndex[j] : j \in Server}
 ----------------------------------------------------------------------------
 (* Crash and restart.                                                      *)
 
-\* Server i restarts from storage: term, vote, log and snapshot survive; the
-\* commit index is restored to what was last written (c); role, votes, leader
-\* state and reads are lost; the state machine restarts from the snapshot.
-Restart(i, c) ==
-    /\ c \in snapshot[i].index..commitIndex[i]
+\* Server i restarts from storage: term, vote and snapshot survive, and the
+\* log up to index n, at least up to persistedIndex (a leader's unfinished
+\* write may have reached the disk in part); the commit index is restored to
+\* what was last written (c); the configuration is the log's; role, votes,
+\* leader state and reads are lost; the state machine restarts from the
+\* snapshot.
+Restart(i, c, n) ==
+    LET kept == SubSeq(log[i], 1, n - snapshot[i].index)
+    IN
+    /\ n \in persistedIndex[i]..LastIndex(i)
+    /\ c \in snapshot[i].index..Min(commitIndex[i], n)
     /\ commitIndex' = [commitIndex EXCEPT ![i] = c]
+    /\ log' = [log EXCEPT ![i] = kept]
+    /\ persistedIndex' = [persistedIndex EXCEPT ![i] = n]
+    /\ config' = [config EXCEPT ![i] =
+                    IF n = LastIndex(i) THEN @
+                    ELSE ConfigAfter(SnapConfig(snapshot[i]), kept, FirstIndex(i))]
     /\ role' = [role EXCEPT ![i] = Follower]
     /\ leaderId' = [leaderId EXCEPT ![i] = Nil]
     /\ votes' = [votes EXCEPT ![i] = NoVotes]
     /\ ResetLeader(i)
     /\ applied' = [applied EXCEPT ![i] = snapshot[i].index]
     /\ sm' = [sm EXCEPT ![i] = snapshot[i].sm]
-    /\ UNCHANGED <<messages, currentTerm, votedFor, log, snapshot, config>>
+    /\ UNCHANGED <<messages, currentTerm, votedFor, snapshot>>
+
+\* The driver reports i's log durable up to k (a leader's own entries count
+\* toward commit from here on).
+PersistEntries(i, k) ==
+    /\ k \in persistedIndex[i] + 1..LastIndex(i)
+    /\ persistedIndex' = [persistedIndex EXCEPT ![i] = k]
+    /\ UNCHANGED <<messages, serverVars, log, snapshot, commitIndex, config, candidateVars,
+                   leaderVars, readVars, smVars>>
 
 ----------------------------------------------------------------------------
 (* Elections.                                                              *)
@@ -466,7 +496,7 @@ BecomeLeader(i, ctime) ==
     /\ readAcks' = [readAcks EXCEPT ![i] = [j \in Server |-> 0]]
     /\ pendingReads' = [pendingReads EXCEPT ![i] = <<>>]
     /\ UNCHANGED <<messages, currentTerm, votedFor, snapshot, commitIndex, config,
-                   readsSafe, smVars>>
+                   persistedIndex, readsSafe, smVars>>
 
 ----------------------------------------------------------------------------
 (* Proposals.                                                              *)
@@ -479,8 +509,8 @@ ClientRequest(i, cmd, ctime) ==
     /\ log' = [log EXCEPT ![i] = Append(@, [term |-> currentTerm[i], kind |-> "Normal",
                                            ctime |-> ctime, target |-> Nil, cmd |-> cmd])]
     /\ matchIndex' = [matchIndex EXCEPT ![i][i] = LastIndex(i) + 1]
-    /\ UNCHANGED <<messages, serverVars, snapshot, commitIndex, config, candidateVars,
-                   nextIndex, transferee, readVars, smVars>>
+    /\ UNCHANGED <<messages, serverVars, snapshot, commitIndex, config, persistedIndex,
+                   candidateVars, nextIndex, transferee, readVars, smVars>>
 
 \* The configuration-change guard (the fix of the July 2015 single-server bug):
 \* the leader has committed an entry of its term, and no configuration entry
@@ -512,8 +542,8 @@ ChangeConfig(i, kind, n, ctime) ==
                         ELSE IF j \in Members(c2) /\ j \in Members(config[i]) THEN @[j]
                         ELSE 0]]
     /\ nextIndex' = [nextIndex EXCEPT ![i][n] = IF kind = "AddLearner" THEN k ELSE @]
-    /\ UNCHANGED <<messages, serverVars, snapshot, commitIndex, candidateVars, transferee,
-                   readVars, smVars>>
+    /\ UNCHANGED <<messages, serverVars, snapshot, commitIndex, persistedIndex,
+                   candidateVars, transferee, readVars, smVars>>
 
 AddLearner(i, n, ctime) == ChangeConfig(i, "AddLearner", n, ctime)
 PromoteLearner(i, n, ctime) == ChangeConfig(i, "PromoteLearner", n, ctime)
@@ -616,7 +646,8 @@ HandleAppendEntriesRequest(i, m) ==
                 /\ ~NoState(i)
                 /\ prev < commitIndex[i]
                 /\ Reply(AEResponse(i, m, TRUE, commitIndex[i], 0, 0), m)
-                /\ UNCHANGED logVars
+                /\ persistedIndex' = [persistedIndex EXCEPT ![i] = Max(@, commitIndex[i])]
+                /\ UNCHANGED <<log, snapshot, commitIndex, config>>
              \/ /\ ~NoState(i)
                 /\ prev >= commitIndex[i]
                 /\ logOk
@@ -628,6 +659,9 @@ HandleAppendEntriesRequest(i, m) ==
                                                  LastIndex(i) + 1)]
                 /\ commitIndex' = [commitIndex EXCEPT ![i] =
                                      Max(@, Min(m.leader_commit, lastNew))]
+                \* What i acknowledges is durable (it answers after its write).
+                /\ persistedIndex' = [persistedIndex EXCEPT ![i] =
+                                        IF conflict = 0 THEN Max(@, lastNew) ELSE lastNew]
                 /\ Reply(AEResponse(i, m, TRUE, lastNew, 0, 0), m)
                 /\ UNCHANGED snapshot
              \/ /\ ~NoState(i)
@@ -701,7 +735,8 @@ HandleHeartbeatRequest(i, m) ==
                                Max(@, Min(m.commit_index, LastIndex(i)))]
           /\ Reply([type |-> "HeartbeatResponse", term |-> currentTerm[i], from |-> i,
                     to |-> m.from, read_round |-> m.read_round], m)
-    /\ UNCHANGED <<currentTerm, votedFor, log, snapshot, config, leaderVars, readVars, smVars>>
+    /\ UNCHANGED <<currentTerm, votedFor, log, snapshot, config, persistedIndex, leaderVars,
+                   readVars, smVars>>
 
 HandleHeartbeatResponse(i, m) ==
     LET j == m.from
@@ -717,18 +752,20 @@ HandleHeartbeatResponse(i, m) ==
                    readsSafe, smVars>>
 
 \* The leader commits the highest entry of its own term that a quorum of
-\* voters holds (Figure 8: older entries commit only with it).
+\* voters holds (Figure 8: older entries commit only with it), counting
+\* itself only up to what it persisted (thesis 10.2.1).
+Holds(i, j, k) == IF j = i THEN persistedIndex[i] >= k ELSE matchIndex[i][j] >= k
 CommitCandidates(i) ==
     {k \in commitIndex[i] + 1..LastIndex(i) :
         /\ TermAt(i, k) = currentTerm[i]
-        /\ IsQuorum({j \in config[i].voters : matchIndex[i][j] >= k}, config[i].voters)}
+        /\ IsQuorum({j \in config[i].voters : Holds(i, j, k)}, config[i].voters)}
 AdvanceCommitIndex(i) ==
     /\ role[i] = Leader
     /\ CommitCandidates(i) # {}
     /\ commitIndex' = [commitIndex EXCEPT ![i] =
                          CHOOSE k \in CommitCandidates(i) : \A x \in CommitCandidates(i) : k >= x]
-    /\ UNCHANGED <<messages, serverVars, log, snapshot, config, candidateVars, leaderVars,
-                   readVars, smVars>>
+    /\ UNCHANGED <<messages, serverVars, log, snapshot, config, persistedIndex,
+                   candidateVars, leaderVars, readVars, smVars>>
 
 \* A leader that has not heard from a quorum within an election timeout steps
 \* down (timing is not modelled, so it may at any time).
@@ -755,6 +792,8 @@ CompactLog(i) ==
                       IN [index |-> k, term |-> TermAt(i, k), voters |-> c.voters,
                           learners |-> c.learners, ctime |-> Entry(i, k).ctime, sm |-> sm[i]]]
     /\ log' = [log EXCEPT ![i] = SubSeq(@, k - snapshot[i].index + 1, Len(@))]
+    \* The snapshot is written durably at once.
+    /\ persistedIndex' = [persistedIndex EXCEPT ![i] = Max(@, k)]
     /\ UNCHANGED <<messages, serverVars, commitIndex, config, candidateVars, leaderVars,
                    readVars, smVars>>
 
@@ -786,17 +825,20 @@ HandleInstallSnapshotRequest(i, m) ==
           /\ FollowLeader(i, m)
           /\ \/ /\ old
                 /\ Reply(AEResponse(i, m, TRUE, commitIndex[i], 0, 0), m)
-                /\ UNCHANGED <<logVars, smVars>>
+                /\ persistedIndex' = [persistedIndex EXCEPT ![i] = Max(@, commitIndex[i])]
+                /\ UNCHANGED <<log, snapshot, commitIndex, config, smVars>>
              \/ /\ ~old
                 /\ ~NoState(i)
                 /\ MatchTerm(i, s.index, s.term)
                 /\ commitIndex' = [commitIndex EXCEPT ![i] = s.index]
+                /\ persistedIndex' = [persistedIndex EXCEPT ![i] = Max(@, s.index)]
                 /\ Reply(AEResponse(i, m, TRUE, s.index, 0, 0), m)
                 /\ UNCHANGED <<log, snapshot, config, smVars>>
              \/ /\ ~old
                 /\ NoState(i) \/ ~MatchTerm(i, s.index, s.term)
                 /\ snapshot' = [snapshot EXCEPT ![i] = s]
                 /\ log' = [log EXCEPT ![i] = <<>>]
+                /\ persistedIndex' = [persistedIndex EXCEPT ![i] = s.index]
                 /\ commitIndex' = [commitIndex EXCEPT ![i] = s.index]
                 /\ config' = [config EXCEPT ![i] = SnapConfig(s)]
                 /\ applied' = [applied EXCEPT ![i] = s.index]
@@ -942,7 +984,9 @@ Receive(m) ==
        \/ HandleTimeoutNow(i, m)
 
 Next ==
-    \/ \E i \in Server : \E c \in 0..commitIndex[i] : Restart(i, c)
+    \/ \E i \in Server : \E c \in 0..commitIndex[i] : \E n \in 0..LastIndex(i) :
+          Restart(i, c, n)
+    \/ \E i \in Server : \E k \in 0..LastIndex(i) : PersistEntries(i, k)
     \/ \E i \in Server : Timeout(i)
     \/ \E i \in Server : BecomeCandidate(i)
     \/ \E i, j \in Server : \E t \in BOOLEAN : RequestVote(i, j, t)
@@ -1034,6 +1078,8 @@ TypeOk ==
         /\ snapshot[i].index <= applied[i]
         /\ applied[i] <= commitIndex[i]
         /\ commitIndex[i] <= LastIndex(i)
+        /\ snapshot[i].index <= persistedIndex[i]
+        /\ persistedIndex[i] <= LastIndex(i)
         /\ role[i] \in {Follower, PreCandidate, Candidate, Leader}
 
 =============================================================================

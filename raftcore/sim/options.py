@@ -54,6 +54,10 @@ class WorldOptions:
     snapshot (0: never)."""
     liveness_ticks: int = 0
     planted_bug: PlantedBug | None = None
+    fsync_delay_ticks: int = 0
+    """How long a leader's persist takes after its early sends left (thesis 10.2.1): its
+    Ready is synced and completed at its first drain this many ticks later (0: the next
+    drain). A crash in between loses the entries."""
 
     @classmethod
     def from_seed(
@@ -107,6 +111,8 @@ class WorldOptions:
             compact_every_entries=rng.choice((0, 5, 20, 100)),
             liveness_ticks=60 * election,
             planted_bug=planted_bug,
+            # Drawn last, so that the knobs above stay what they were for each seed.
+            fsync_delay_ticks=rng.choice((0, 0, 1, 2, 4)),
         )
 
     def describe(self) -> dict[str, object]:

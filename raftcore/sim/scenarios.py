@@ -1,4 +1,4 @@
-"""Targeted fault schedules: the paper's Figure 8 and the July 2015 membership bug.
+"""Targeted fault schedules: Figure 8, the July 2015 membership bug, and more.
 
 Role: random worlds find most bugs; these two need a precise sequence of elections,
 partitions and crashes that random faults reach only rarely. A scenario drives a `World`
@@ -213,9 +213,46 @@ def promoted_learner(world: World, rng: random.Random) -> list[str]:
     return steps
 
 
+def unpersisted_self(world: World, rng: random.Random) -> list[str]:
+    """A leader sends its entry before its own fsync (thesis 10.2.1) and crashes before
+    the fsync: it must not have counted that entry as its own. Three nodes a, b, c: a's
+    entry reaches b alone, b's acknowledgment reaches a while a's write is still
+    unsynced, then a loses power; a and c (both without the entry) can elect a leader.
+    Only a leader that counts its unpersisted entries (COUNT_UNPERSISTED_SELF) has
+    called it committed by then."""
+    a, b, c = rng.sample(sorted(world.node_ids), 3)
+    steps: list[str] = []
+    world.options.fsync_delay_ticks = 20  # Far longer than a round trip.
+    _only_ticking(world, a)
+    _wait(world, "a leads", lambda: _is_leader(world, a) and _node(world, a).commit_index >= 1)
+    _wait(world, "all caught up", lambda: all(_node(world, n).commit_index >= 1 for n in (b, c)))
+    _wait(world, "a's disk idle", lambda: world.hosts[a].unpersisted is None)
+    steps.append("a leads")
+    _connect(world, [a, b], [c])
+    assert world.propose(b""), "a is leader"
+    index = _node(world, a).last_index
+    if world.hosts[a].unpersisted is None:
+        raise ScenarioStuck("a's entry did not leave before its persist")
+    _wait(world, "b acknowledged", lambda: _node(world, a).progress[b].match_index >= index, 10)
+    if world.hosts[a].unpersisted is None:
+        raise ScenarioStuck("a's persist finished before b's acknowledgment arrived")
+    steps.append("b acknowledged a's unpersisted entry")
+    world.crash(a, lose_unsynced=True)
+    steps.append("a lost its unsynced entry")
+    world.options.fsync_delay_ticks = 0
+    _connect(world, [a, c], [b])
+    world.start(a)
+    _only_ticking(world, c)
+    _wait(world, "c leads", lambda: _is_leader(world, c), budget_ticks=800)
+    steps.append("c leads without the entry")
+    world.frozen = set()
+    return steps
+
+
 SCENARIOS: dict[str, tuple[int, Callable[[World, random.Random], list[str]]]] = {
     "figure8": (3, figure8),
     "july2015": (5, july2015),
     "promoted_learner": (3, promoted_learner),
+    "unpersisted_self": (3, unpersisted_self),
 }
 """name -> (nodes, scenario)"""

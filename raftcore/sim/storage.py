@@ -3,8 +3,10 @@
 Rules:
 - The node reads `live`, which holds everything the driver wrote (as a page cache would).
 - Writes also go to a journal of unsynced operations; `sync()` replays the journal onto
-  `durable`. A Ready with `must_sync` is synced before its messages leave; a Ready without
-  it (commit-index-only hard state changes) stays unsynced until a later sync.
+  `durable`. A Ready with `must_sync` is synced before its messages leave (except a
+  leader's early requests, `Ready.messages_before_persist`, which leave before the sync);
+  a Ready without it (commit-index-only hard state changes) stays unsynced until a later
+  sync.
 - `crash()` throws `live` away and rebuilds it from `durable`: unsynced writes are lost,
   exactly what a power cut does to a page cache.
 - Snapshots the driver takes (compaction) are synced at once, as a snapshot file would be.

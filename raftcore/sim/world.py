@@ -1,9 +1,10 @@
 """The simulated world: nodes on simulated disks, a faulty network, clients, and checks.
 
 Role: the mechanism of the simulator. `World` drives real `raftcore.Node`s exactly as a
-real server would (persist, then send, then apply, then advance), with the fault actions
-a scheduler may take: crash, restart, partition, heal, membership changes, leadership
-transfers and compaction. The random scheduler (runner.py) and the hypothesis state
+real server would (persist, then send, then apply, then advance; a leader's early
+requests leave before its persist, which completes `fsync_delay_ticks` later), with the
+fault actions a scheduler may take: crash, restart, partition, heal, membership changes,
+leadership transfers and compaction. The random scheduler (runner.py) and the hypothesis state
 machine (tests) both drive this same class.
 
 Rules:
@@ -52,6 +53,7 @@ from raftcore.types import (
     ConfChange,
     ConfChangeKind,
     Entry,
+    Message,
     NodeId,
     ReadState,
     Ready,
@@ -78,6 +80,7 @@ class Host:
         "seen",
         "sm",
         "storage",
+        "unpersisted",
     )
 
     def __init__(self, node_id: NodeId, storage: SimStorage) -> None:
@@ -93,6 +96,9 @@ class Host:
         self.pending_writes: dict[tuple[int, int], tuple[str, int]] = {}
         self.pending_reads: dict[bytes, tuple[str, int, str]] = {}
         self.ready_reads: list[ReadState] = []
+        self.unpersisted: tuple[Ready, int] | None = None
+        """A leader's Ready whose requests left before its persist, and the tick it was
+        written: it is synced, and the rest of it handled, `fsync_delay_ticks` later."""
 
 
 class World:
@@ -217,6 +223,7 @@ class World:
         host.pending_writes.clear()
         host.pending_reads.clear()
         host.ready_reads.clear()
+        host.unpersisted = None
 
     def up(self) -> list[Host]:
         return [h for h in self.hosts.values() if h.node is not None]
@@ -235,45 +242,73 @@ class World:
 
     def drain(self, host: Host) -> None:
         """Handle every Ready the node has, in the contract's order (raftcore/types.py):
-        persist, send, apply, advance. Then check what changed."""
+        persist, send, apply, advance. A leader's requests that may leave before its
+        persist (`Ready.messages_before_persist`) leave at once; the Ready's sync and the
+        rest of it wait `fsync_delay_ticks` (at least until the next drain), so a crash
+        in between loses entries followers may already hold. Then check what changed."""
         node = host.node
         assert node is not None
-        sm = host.sm
-        assert sm is not None
-        send = self.net.send
-        src = host.node_id
         changed = False  # Any new term, vote, role or commit index shows in these fields.
-        has_ready, ready, advance = node.has_ready, node.ready, node.advance
-        while has_ready():
-            rd = ready()
-            snapshot = rd.snapshot
-            hard_state = rd.hard_state
-            if rd.entries or hard_state is not None or snapshot is not None:
-                self._persist(host, node, rd)
-            messages = rd.messages
-            if messages:
-                now = self.tick_count
-                for msg in messages:
-                    send(now, src, msg.to_id, msg)
-            if snapshot is not None:
-                sm = self._install_snapshot(host, sm, snapshot.data, snapshot.meta.index)
-            committed = rd.committed_entries
-            if committed:
-                self._apply(host, sm, committed)
-            if rd.read_states:
-                host.ready_reads.extend(rd.read_states)
-            advance(rd)
-            if host.ready_reads:
-                self._serve_reads(host, sm)
-            if committed:
-                self._maybe_compact(host, sm)
-            if hard_state is not None or rd.soft_state is not None:
-                changed = True
-        if changed:
+        fresh = False  # An unpersisted Ready written in this call waits for a later one.
+        while True:
+            pending = host.unpersisted
+            if pending is not None:
+                rd, written_tick = pending
+                if fresh or self.tick_count < written_tick + self.options.fsync_delay_ticks:
+                    break
+                host.unpersisted = None
+                host.storage.sync()
+                changed = self._complete(host, node, rd, rd.messages_after_persist()) or changed
+                continue
+            if not node.has_ready():
+                break
+            rd = node.ready()
+            early = rd.messages_before_persist() if rd.entries else ()
+            if early:
+                self._persist(host, node, rd, sync=False)
+                self._send(host, early)
+                host.unpersisted = (rd, self.tick_count)
+                fresh = True
+                continue
+            if rd.entries or rd.hard_state is not None or rd.snapshot is not None:
+                self._persist(host, node, rd, sync=rd.must_sync)
+            changed = self._complete(host, node, rd, rd.messages) or changed
+        if changed or node.commit_index != host.commit_seen:
             self._observe(host)
 
-    def _persist(self, host: Host, node: Node, rd: Ready) -> None:
-        """Step 1 of the contract: write snapshot, entries, hard state; sync if told to."""
+    def _send(self, host: Host, messages: tuple[Message, ...]) -> None:
+        send = self.net.send
+        now = self.tick_count
+        src = host.node_id
+        for msg in messages:
+            send(now, src, msg.to_id, msg)
+
+    def _complete(
+        self, host: Host, node: Node, rd: Ready, messages: tuple[Message, ...]
+    ) -> bool:
+        """Steps 2 to 4 of a persisted Ready: send `messages`, apply, advance. True if
+        the Ready changed the hard or soft state."""
+        sm = host.sm
+        assert sm is not None
+        if messages:
+            self._send(host, messages)
+        snapshot = rd.snapshot
+        if snapshot is not None:
+            sm = self._install_snapshot(host, sm, snapshot.data, snapshot.meta.index)
+        committed = rd.committed_entries
+        if committed:
+            self._apply(host, sm, committed)
+        if rd.read_states:
+            host.ready_reads.extend(rd.read_states)
+        node.advance(rd)
+        if host.ready_reads:
+            self._serve_reads(host, sm)
+        if committed:
+            self._maybe_compact(host, sm)
+        return rd.hard_state is not None or rd.soft_state is not None
+
+    def _persist(self, host: Host, node: Node, rd: Ready, *, sync: bool) -> None:
+        """Step 1 of the contract: write snapshot, entries, hard state; sync if `sync`."""
         storage = host.storage
         live = storage.live
         last_stored = live.last_index()
@@ -293,7 +328,7 @@ class World:
                     node.role is Role.LEADER,
                     last_stored,
                 )
-        if rd.must_sync:
+        if sync:
             storage.sync()
 
     def _install_snapshot(
@@ -480,6 +515,8 @@ class World:
             if node is not None and node_id not in frozen:
                 node.tick()
                 self.drain(host)
+            elif node is not None and host.unpersisted is not None:
+                self.drain(host)  # A stalled clock does not stall the disk.
 
     def tick_clients(self) -> None:
         for client in self.clients.values():

@@ -21,13 +21,18 @@ Rules: a receive whose send never appears, or a send logged twice, is a `TraceEr
 
 Crashed incarnations (node traces with markers, docs/trace-format.md "Node traces"): a
 node writes its events before the Ready that makes them durable, and a `Persisted` marker
-after that Ready's fsync and before its sends. A kill -9 in between leaves a tail of events
-that may or may not be durable. `settle_crashes` keeps the longest part of such a tail whose
-durable state (term, vote, last index and term, snapshot, configuration) is the one the
-next `Restart` shows, and drops the rest: nothing a dropped event produced was sent (sends
-follow the marker), so no other node saw it; the spec then sees a crash that lost writes
-not yet durable, which is what happened. If no part matches, the tail is kept and the
-spec rejects the `Restart` (durable state the trace never reached, or lost durable data).
+after that Ready's fsync and before its other sends. A kill -9 in between leaves a tail
+of events that may or may not be durable. `settle_crashes` keeps the longest part of such
+a tail whose durable state (term, vote, last index and term, snapshot, configuration) is
+the one the next `Restart` shows, and drops the rest; the spec then sees a crash that lost
+writes not yet durable, which is what happened. One kind of send may precede the marker:
+a leader's AppendEntries and heartbeats of a Ready that changes no term or vote
+(`Ready.messages_before_persist`). A tail event whose message another node received
+(`received`) is never dropped: the kept part reaches at least to it, and the spec's
+`Restart` keeps the leader's log anywhere between its persisted index and its whole log
+(the unfinished write). Every other dropped event produced nothing that was sent. If no
+part matches, the tail is kept and the spec rejects the `Restart` (durable state the trace
+never reached, or lost durable data).
 """
 
 from __future__ import annotations
@@ -70,9 +75,19 @@ def json_key(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def settle_crashes(trace: TraceFile) -> tuple[TraceFile, tuple[Event, ...]]:
+def received_keys(traces: Sequence[TraceFile]) -> frozenset[tuple[str, int]]:
+    """The `(from, seq)` of every message some trace shows received."""
+    return frozenset(
+        message_key(e.params) for t in traces for e in t.events if e.name in RECEIVE_ACTIONS
+    )
+
+
+def settle_crashes(
+    trace: TraceFile, received: frozenset[tuple[str, int]] = frozenset()
+) -> tuple[TraceFile, tuple[Event, ...]]:
     """The trace without the unpersisted events a crash lost (module docstring), and the
-    events dropped. Traces without markers are returned as they are."""
+    events dropped; `received` are the messages other traces received (never dropped).
+    Traces without markers are returned as they are."""
     flags = trace.persisted
     if flags is None:
         return trace, ()
@@ -81,7 +96,10 @@ def settle_crashes(trace: TraceFile) -> tuple[TraceFile, tuple[Event, ...]]:
     tail_start: int | None = None
     for position, event in enumerate(events):
         if event.name == "Restart" and tail_start is not None:
-            cut = _tail_cut(events, tail_start, position)
+            cut = max(
+                _tail_cut(events, tail_start, position),
+                _last_received(events, tail_start, position, received),
+            )
             dropped.update(range(cut, position))
         if flags[position]:
             tail_start = None
@@ -112,10 +130,23 @@ def _tail_cut(events: Sequence[Event], start: int, restart: int) -> int:
     return restart if cut is None else cut
 
 
+def _last_received(
+    events: Sequence[Event], start: int, restart: int, received: frozenset[tuple[str, int]]
+) -> int:
+    """Just past the last event of `events[start:restart]` whose message someone received
+    (`start` if none was)."""
+    for position in range(restart - 1, start - 1, -1):
+        msg = sent_message(events[position])
+        if msg is not None and message_key(msg) in received:
+            return position + 1
+    return start
+
+
 def merge(traces: Sequence[TraceFile]) -> list[Event]:
     """One sequence of all events: per-node order kept, every receive after its send.
     Crashed incarnations' unpersisted tails are settled first (`settle_crashes`)."""
-    traces = [settle_crashes(trace)[0] for trace in traces]
+    received = received_keys(traces)
+    traces = [settle_crashes(trace, received)[0] for trace in traces]
     if len(traces) == 1:
         events = list(traces[0].events)
         check_causality(events)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raftcore.validate.merge import settle_crashes
+from raftcore.validate.merge import received_keys, settle_crashes
 from raftcore.validate.tlc import TlcUnavailable
 from raftcore.validate.traceio import TraceError, read_trace
 from raftcore.validate.validator import Options, Status, Verdict, render, validate
@@ -83,8 +83,9 @@ def validate_node_traces(paths: Sequence[Path], options: Options | None = None) 
     lost = 0
     try:
         traces = [read_trace(Path(path)) for path in paths]
+        received = received_keys(traces)
         for trace in traces:
-            settled, dropped = settle_crashes(trace)
+            settled, dropped = settle_crashes(trace, received)
             per_trace[trace.path] = len(settled.events)
             lost += len(dropped)
         verdict = validate(traces, options)

@@ -45,6 +45,7 @@ _PARAMS: dict[str, tuple[tuple[str, type], ...]] = {
     "BecomeLeader": (("index", int), ("term", int), ("cluster_time_ticks", int)),
     "ClientRequest": (("index", int), ("term", int), ("cluster_time_ticks", int)),
     "AdvanceCommitIndex": (("commit_index", int),),
+    "PersistEntries": (("index", int),),
     "CheckQuorum": (),
     "CompactLog": (("index", int), ("term", int)),
     "StepDownRemoved": (("index", int),),

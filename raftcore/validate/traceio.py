@@ -35,7 +35,7 @@ ACTIONS = frozenset(
         "AdvanceCommitIndex", "CheckQuorum", "CompactLog", "InstallSnapshot",
         "HandleInstallSnapshotRequest", "AddLearner", "PromoteLearner", "RemoveServer",
         "StepDownRemoved", "TransferLeadership", "TimeoutNow", "HandleTimeoutNow",
-        "AbortTransfer", "ReadIndex", "ReadIndexReady", "ApplyEntry",
+        "AbortTransfer", "ReadIndex", "ReadIndexReady", "ApplyEntry", "PersistEntries",
     }
 )  # fmt: skip
 

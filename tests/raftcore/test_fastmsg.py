@@ -42,6 +42,7 @@ CASES = [
             (Entry(5, 3),),
             (ReadState(3, b"r"),),
             True,
+            True,
         ),
     ),
 ]

@@ -356,7 +356,7 @@ def test_voter_denies_a_less_up_to_date_candidate(
 def test_leader_only_commits_entries_of_its_term_by_counting_figure_8() -> None:
     """Raft never commits log entries from previous terms by counting replicas; only
     entries from the leader's current term are committed that way (Figure 8)."""
-    node, _ = node_with_log(terms=(1, 2), term=2, voters=("n1", "n2", "n3", "n4", "n5"))
+    node, storage = node_with_log(terms=(1, 2), term=2, voters=("n1", "n2", "n3", "n4", "n5"))
     elect_five = [
         RequestVoteResponse(term=3, from_id=v, to_id="n1", vote_granted=True)
         for v in ("n2", "n3")
@@ -366,6 +366,7 @@ def test_leader_only_commits_entries_of_its_term_by_counting_figure_8() -> None:
     for vote in elect_five:
         node.step(vote)
     assert node.role is Role.LEADER
+    sent(node, storage)  # The leader persisted its no-op: it counts itself up to it.
     # The term-2 entry at index 2 reaches a majority (n1, n2, n3): still not committed.
     for voter in ("n2", "n3"):
         node.step(AppendEntriesResponse(term=3, from_id=voter, to_id="n1", success=True,

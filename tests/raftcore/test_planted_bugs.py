@@ -76,8 +76,9 @@ def test_skip_conf_guard_appends_while_another_change_is_pending(bug: PlantedBug
     node, storage = node_with_log("n1", voters=("n1",), planted_bug=bug)
     elect(node, storage)
     node.propose_conf_change(ConfChange(ConfChangeKind.ADD_LEARNER, "n4"))
-    # A single voter commits at once; promoting n4 makes two voters, so the promotion
-    # stays uncommitted (n4 never answers) and blocks the next change.
+    sent(node, storage)
+    # A single voter commits once it persisted the entry; promoting n4 makes two voters,
+    # so the promotion stays uncommitted (n4 never answers) and blocks the next change.
     node.propose_conf_change(ConfChange(ConfChangeKind.PROMOTE_LEARNER, "n4"))
     second = ConfChange(ConfChangeKind.ADD_LEARNER, "n5")
     if bug is None:
@@ -125,3 +126,23 @@ def test_append_entries_are_unaffected_by_bugs_of_other_decisions() -> None:
         persist(node, storage)
         logs.append((node.last_index, node.commit_index))
     assert len(set(logs)) == 1
+
+
+@pytest.mark.parametrize("bug", [None, PlantedBug.COUNT_UNPERSISTED_SELF])
+def test_count_unpersisted_self_commits_before_the_leader_persisted(
+    bug: PlantedBug | None,
+) -> None:
+    # Three voters: the leader's own unpersisted entry plus one follower's ack is a
+    # quorum only if the leader counts entries it has not yet persisted.
+    node, storage = node_with_log("n1", voters=("n1", "n2", "n3"), planted_bug=bug)
+    elect(node, storage)
+    for follower in ("n2", "n3"):  # Both hold the no-op: replicating, not probing.
+        node.step(AppendEntriesResponse(term=node.current_term, from_id=follower,
+                                        to_id="n1", success=True, match_index=1))
+    sent(node, storage)
+    index = node.propose(b"x")
+    ready = node.ready()  # Handed out, sent early, not yet persisted.
+    assert ready.messages_before_persist()
+    node.step(AppendEntriesResponse(term=node.current_term, from_id="n2", to_id="n1",
+                                    success=True, match_index=index))
+    assert node.commit_index == (index if bug is PlantedBug.COUNT_UNPERSISTED_SELF else 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from raftcore_paper_util import elect, node_with_log, persist
+from raftcore_paper_util import elect, node_with_log, persist, sent
 
 from raftcore.node import Node
 from raftcore.types import (
@@ -60,13 +60,17 @@ def test_one_ready_at_a_time() -> None:
 
 def test_committed_entries_are_handed_out_once_and_soft_state_on_change() -> None:
     node, storage = node_with_log("n1", voters=("n1",))
-    elect(node, storage)  # Single voter: leader and the no-op committed at once.
+    elect(node, storage)  # Single voter: leader, and the no-op committed once persisted.
     node.propose(b"a")
+    appended = persist(node, storage)
+    assert [e.data for e in appended.entries] == [b"a"]
+    assert not appended.committed_entries  # A leader counts itself once persisted only.
     first = persist(node, storage)
     assert [e.data for e in first.committed_entries] == [b"a"]
     assert first.soft_state is None
     assert not node.has_ready()
     node.propose(b"b")
+    persist(node, storage)
     second = persist(node, storage)
     assert [e.data for e in second.committed_entries] == [b"b"]
     assert node.applied_index == 3
@@ -94,6 +98,7 @@ def test_restart_replays_committed_entries_from_the_snapshot() -> None:
     elect(node, storage)
     node.propose(b"a")
     persist(node, storage)
+    persist(node, storage)  # The commit index reaches storage in the next Ready.
     restarted = Node(node.config, storage, random.Random(3))
     ready = restarted.ready()
     assert [e.index for e in ready.committed_entries] == [1, 2]
@@ -109,3 +114,38 @@ def test_unpersisted_state_is_lost_on_restart() -> None:
     restarted = Node(node.config, storage, random.Random(1))
     assert restarted.voted_for is None
     assert restarted.current_term == 0
+
+
+def test_a_leader_may_send_its_append_entries_before_its_own_persist() -> None:
+    node, storage = node_with_log("n1", voters=("n1", "n2", "n3"))
+    elect(node, storage)
+    for follower in ("n2", "n3"):  # Both hold the no-op: replicating, not probing.
+        node.step(AppendEntriesResponse(term=node.current_term, from_id=follower,
+                                        to_id="n1", success=True, match_index=1))
+    sent(node, storage)
+    index = node.propose(b"a")
+    ready = node.ready()
+    assert [e.index for e in ready.entries] == [index]
+    assert ready.send_before_persist
+    early = ready.messages_before_persist()
+    assert {m.to_id for m in early} == {"n2", "n3"}
+    assert all(isinstance(m, AppendEntriesRequest) for m in early)
+    assert ready.messages_after_persist() == ()
+    # Acks from both followers commit without the leader: its own entry does not count
+    # before `advance` reports it persisted, and then it does (PersistEntries).
+    node.step(AppendEntriesResponse(term=node.current_term, from_id="n2", to_id="n1",
+                                    success=True, match_index=index))
+    assert node.commit_index == index - 1
+    storage.append(ready.entries)
+    node.advance(ready)
+    assert node.commit_index == index
+
+
+def test_answers_and_term_changes_never_leave_before_the_persist() -> None:
+    node, _ = node_with_log("n1")
+    node.step(RequestVoteRequest(term=1, from_id="n2", to_id="n1", last_log_index=0,
+                                 last_log_term=0))
+    ready = node.ready()
+    assert not ready.send_before_persist
+    assert ready.messages_before_persist() == ()
+    assert ready.messages_after_persist() == ready.messages

@@ -128,6 +128,7 @@ def test_scenarios_reach_their_critical_state_and_hold_on_the_correct_core(
         "figure8": "a committed and crashed",
         "july2015": "s1 promoted s5 on a minority",
         "promoted_learner": "a deposed",
+        "unpersisted_self": "c leads without the entry",
     }[name]
     assert critical in result.steps
     # The correct core refuses what the bugs allow.

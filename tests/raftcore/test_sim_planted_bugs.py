@@ -89,6 +89,15 @@ def test_skipped_conf_change_guard_is_caught_in_july2015(seed: int) -> None:
     assert result.violation.invariant == "leader completeness"
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_counting_an_unpersisted_self_is_caught_when_the_leader_crashes(seed: int) -> None:
+    """The leader sends its entry before its fsync; one follower's acknowledgment plus
+    its own unpersisted copy make a false quorum, lost in the crash before the fsync."""
+    result = run(seed, planted_bug=PlantedBug.COUNT_UNPERSISTED_SELF, scenario="unpersisted_self")
+    assert result.violation is not None
+    assert result.violation.invariant == "leader completeness"
+
+
 def _long_enabled(config: pytest.Config) -> bool:
     return bool(os.environ.get("RAFTCORE_SIM_LONG")) or bool(
         config.getoption("--runslow", default=False)

@@ -33,6 +33,21 @@ def test_bounded_model_is_checked_exhaustively_and_passes(
 
 
 @needs_tlc
+@pytest.mark.slow
+def test_the_leaders_parallel_write_is_checked_exhaustively(
+    model_folder: Callable[[str], Path],
+) -> None:
+    """MCraft_async.cfg: a client request's write races with the leader's sends and a
+    crash may cut it (about 4 to 5 minutes, so only with --runslow)."""
+    folder = model_folder("MCraft_async.cfg")
+    result = run_tlc(folder, "MCraft", "MCraft_async.cfg", timeout_s=1200)
+    assert result.exit_code == 0, result.output[-3000:]
+    assert result.completed
+    assert result.distinct_states is not None
+    assert result.distinct_states > 100_000
+
+
+@needs_tlc
 def test_larger_bounds_pass_random_simulation(model_folder: Callable[[str], Path]) -> None:
     folder = model_folder("MCraft_sim.cfg")
     result = run_tlc(folder, "MCraft", "MCraft_sim.cfg", simulate="num=3000",

@@ -4,8 +4,9 @@ the wall-clock stamps that order the merge without overruling causality.
 A kvserver node writes a Ready's events before its WAL write and a `Persisted` marker after
 its fsync, before its sends. After a kill -9, the events of the crashed incarnation that no
 marker covers are kept as far as the next `Restart`'s durable state shows them, and the
-rest dropped; covered events are never dropped, and a tail the Restart matches nowhere is
-kept whole (so the spec rejects the Restart). Markers that lie are clear errors.
+rest dropped; covered events are never dropped, nor a leader's early send that another
+node received, and a tail the Restart matches nowhere is kept whole (so the spec rejects
+the Restart). Markers that lie are clear errors.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from raftcore.validate.merge import merge, settle_crashes
+from raftcore.validate.merge import merge, received_keys, settle_crashes
 from raftcore.validate.traceio import Setup, TraceError, infer_setup, read_trace
 
 VOTERS = ["n1", "n2", "n3"]
@@ -170,3 +171,30 @@ def test_wall_clock_stamps_order_the_merge_but_never_break_causality(tmp_path: P
     assert order == [("n1", "Restart"), ("n2", "Restart"), ("n2", "CheckQuorum"),
                      ("n1", "Heartbeat"), ("n2", "HandleHeartbeatRequest"),
                      ("n2", "CheckQuorum"), ("n1", "CheckQuorum")]
+
+
+def test_a_tail_send_another_node_received_is_never_dropped(tmp_path: Path) -> None:
+    """A leader's AppendEntries may leave before its fsync (thesis 10.2.1): a received
+    one stays, with the append before it; the Restart may show the entry lost."""
+    request = {"type": "AppendEntriesRequest", "from": "n1", "to": "n2", "seq": 9, "term": 1,
+               "prev_log_index": 1, "prev_log_term": 1, "entries": [[1, "Normal", 0, ""]],
+               "leader_commit": 1}
+    leader = state(1, "n1", last=2, role="Leader")
+    append = {"name": "ClientRequest", "node": "n1",
+              "params": {"index": 2, "term": 1, "cluster_time_ticks": 0}, "state": leader}
+    send = {"name": "AppendEntries", "node": "n1", "params": request, "state": leader}
+    n1 = tmp_path / "n1.ndjson"
+    n1.write_text("".join(json.dumps(r) + "\n" for r in [
+        start(), restart(1, "n1"), persisted(1), append, send,
+        start(), restart(1, "n1"), persisted(1)]))  # fmt: skip
+    n2 = tmp_path / "n2.ndjson"
+    handle = {"name": "HandleAppendEntriesRequest", "node": "n2", "params": request,
+              "state": {**state(1, "n1", last=2), "leader_id": "n1"}}
+    n2.write_text(json.dumps(handle) + "\n")
+    traces = [read_trace(n1), read_trace(n2)]
+    trace, dropped = settle_crashes(traces[0])
+    assert [e.name for e in dropped] == ["ClientRequest", "AppendEntries"]
+    trace, dropped = settle_crashes(traces[0], received_keys(traces))
+    assert [e.name for e in trace.events] == ["Restart", "ClientRequest", "AppendEntries",
+                                              "Restart"]
+    assert dropped == ()

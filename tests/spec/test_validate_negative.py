@@ -130,6 +130,7 @@ PLANTED = [
     (PlantedBug.SKIP_CONF_GUARD, 1, "july2015", "RemoveServer"),
     (PlantedBug.FORGET_PERSIST_VOTE, 2, None, "Restart"),
     (PlantedBug.APPLY_DUPLICATE, 2, None, "ApplyEntry"),
+    (PlantedBug.COUNT_UNPERSISTED_SELF, 1, "unpersisted_self", "AdvanceCommitIndex"),
 ]
 
 

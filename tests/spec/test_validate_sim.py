@@ -22,7 +22,7 @@ from raftcore.validate.traceio import ACTIONS
 from raftcore.validate.validator import Options, Prepared, Status, prepare, validate_batch
 
 SEEDS = range(1, 121)
-SCENARIOS = ("figure8", "july2015", "promoted_learner")
+SCENARIOS = ("figure8", "july2015", "promoted_learner", "unpersisted_self")
 
 
 def _prepared(path: Path) -> Prepared:
