@@ -126,6 +126,9 @@ def run_tlc(
     that runs once per event (trace validation: a 60,849-event node trace took 14 s
     instead of 25 s; the optimising compiler's work does not pay back in such runs).
     """
+    # TLC names its state folder inside -metadir after the current second and refuses
+    # to start if it exists: a second run within a second would fail.
+    shutil.rmtree(folder / "states", ignore_errors=True)
     # Heap: 60% of RAM instead of the JVM's default quarter. SANY keeps its syntax tree
     # and level tables for the whole generated TraceData (about 7 GB for a 500,000-event
     # trace); with the default heap such a run spends its time in full collections.

@@ -244,7 +244,6 @@ def _tlc(
         shutil.copyfile(options.spec_dir / name, folder / name)
     (folder / "TraceData.tla").write_text(module, encoding="utf-8")
     (folder / "Traceraft.cfg").write_text(cfg, encoding="utf-8")
-    shutil.rmtree(folder / "states", ignore_errors=True)
     # -checkpoint 0: no checkpoints (a validation run is never resumed).
     extra: tuple[str, ...] = ("-checkpoint", "0")
     if simulate_depth is not None:
