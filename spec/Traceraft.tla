@@ -68,7 +68,7 @@ SentBy(e) == IF "reply" \in DOMAIN e THEN e.reply ELSE e.msg
 
 \* The bag: [send position -> [k |-> copies in flight, m |-> the spec's message]].
 \* Key 0 marks a step that sent or removed a message other than the logged one
-\* (SentOk then fails).  The overriding definitions cannot read Traceraft's
+\* (NetworkOk then fails).  The overriding definitions cannot read Traceraft's
 \* variable l, so they find the event by TLC's level: the state at level l is
 \* the one that takes event l.
 Wrong(m, bag) == IF 0 \in DOMAIN bag THEN bag ELSE bag @@ (0 :> [k |-> 1, m |-> m])
@@ -144,7 +144,6 @@ ImageOk == \E e \in {E} : ImageAfter(e) = e.s
 
 ----------------------------------------------------------------------------
 (* One event: the action of its name with its logged parameters.          *)
-
 
 TakeEvent ==
     LET i == E.i
