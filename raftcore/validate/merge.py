@@ -6,7 +6,8 @@ node's events keep their order and every message is received after it was sent, 
 is all the spec can observe: events of different nodes touch different state, and only
 messages connect them. `delivery_counts` tells the spec how many times each sent message
 is received later (0: lost; 2 or more: duplicated by the network), and `delivery_sources`
-where each received message was sent (the spec's network holds messages by that position).
+where each message an event reads (`reads_message`: a handler, or UpdateTerm) was sent
+(the spec's network holds messages by that position).
 
 Theory of operation: Kahn's topological sort over the per-node sequences, where a receive
 event waits for the send with the same `(from, seq)`. Among the events that may go next,
@@ -32,13 +33,15 @@ a leader's AppendEntries and heartbeats of a Ready that changes no term or vote
 `Restart` keeps the leader's log anywhere between its persisted index and its whole log
 (the unfinished write). Every other dropped event produced nothing that was sent. If no
 part matches, the tail is kept and the spec rejects the `Restart` (durable state the trace
-never reached, or lost durable data).
+never reached, or lost durable data). `settle_traces` settles every trace once against
+what all of them received and keeps the dropped events (`Settled.lost`, which a report
+counts); `merge` takes traces settled or not, and settles only the latter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from raftcore.validate.traceio import (
@@ -60,6 +63,12 @@ def sent_message(event: Event) -> Mapping[str, Any] | None:
     return None
 
 
+def reads_message(event: Event) -> bool:
+    """Whether an event reads a received message: a handler, or UpdateTerm (which sees the
+    message's term before its handler runs)."""
+    return event.name in RECEIVE_ACTIONS or event.name == "UpdateTerm"
+
+
 DURABLE_KEYS = ("current_term", "voted_for", "last_index", "last_term", "snapshot_index",
                 "snapshot_term", "voters", "learners")
 
@@ -73,6 +82,22 @@ def durable_image(event: Event) -> tuple[Any, ...] | None:
 
 def json_key(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """Traces whose crashed incarnations are settled (`settle_traces`), ready for `merge`."""
+
+    traces: tuple[TraceFile, ...]
+    lost: tuple[Event, ...]
+    """The unpersisted events of crashed incarnations that settling dropped."""
+
+
+def settle_traces(traces: Sequence[TraceFile]) -> Settled:
+    """Every trace settled (`settle_crashes`) against the messages any of them received."""
+    received = received_keys(traces)
+    settled = [settle_crashes(trace, received) for trace in traces]
+    return Settled(tuple(t for t, _ in settled), tuple(e for _, lost in settled for e in lost))
 
 
 def received_keys(traces: Sequence[TraceFile]) -> frozenset[tuple[str, int]]:
@@ -142,11 +167,13 @@ def _last_received(
     return start
 
 
-def merge(traces: Sequence[TraceFile]) -> list[Event]:
+def merge(settled: Settled | Sequence[TraceFile]) -> list[Event]:
     """One sequence of all events: per-node order kept, every receive after its send.
-    Crashed incarnations' unpersisted tails are settled first (`settle_crashes`)."""
-    received = received_keys(traces)
-    traces = [settle_crashes(trace, received)[0] for trace in traces]
+    Crashed incarnations' unpersisted tails are settled first (`settle_traces`) unless
+    the traces come `Settled`."""
+    if not isinstance(settled, Settled):
+        settled = settle_traces(settled)
+    traces = settled.traces
     if len(traces) == 1:
         events = list(traces[0].events)
         check_causality(events)
@@ -195,9 +222,7 @@ def _per_node_queues(traces: Sequence[TraceFile]) -> dict[str, list[Event]]:
 
 
 def _can_go(event: Event, sent: set[tuple[str, int]]) -> bool:
-    if event.name in RECEIVE_ACTIONS or event.name == "UpdateTerm":
-        return message_key(event.params) in sent
-    return True
+    return not reads_message(event) or message_key(event.params) in sent
 
 
 def _note_send(event: Event, sent: set[tuple[str, int]]) -> None:
@@ -221,31 +246,32 @@ def check_causality(events: Sequence[Event]) -> None:
 
 
 def delivery_counts(events: Sequence[Event]) -> list[int]:
-    """For each event, how many times the message it sends is received later (0 for an
-    event that sends nothing)."""
-    received: dict[tuple[str, int], int] = {}
+    """For each event, how many times the message it sends is received (0 for an event
+    that sends nothing). A message sent twice counts at its first send only; `merge`
+    rejects such traces."""
+    counts = [0] * len(events)
+    sent_at = _sent_positions(events)
     for event in events:
         if event.name in RECEIVE_ACTIONS:
-            key = message_key(event.params)
-            received[key] = received.get(key, 0) + 1
-    counts: list[int] = []
-    for event in events:
-        msg = sent_message(event)
-        counts.append(0 if msg is None else received.get(message_key(msg), 0))
+            position = sent_at.get(message_key(event.params), 0)
+            if position:
+                counts[position - 1] += 1
     return counts
 
 
 def delivery_sources(events: Sequence[Event]) -> list[int]:
-    """For each event that reads a received message (a handler, or UpdateTerm), the
-    1-based position in `events` of the event that sent it; 0 for other events and for a
-    message no event sent (the spec then finds nothing in flight and rejects)."""
+    """For each event that reads a received message (`reads_message`), the 1-based
+    position in `events` of the event that sent it; 0 for other events and for a message
+    no event sent (the spec then finds nothing in flight and rejects)."""
+    sent_at = _sent_positions(events)
+    return [sent_at.get(message_key(e.params), 0) if reads_message(e) else 0 for e in events]
+
+
+def _sent_positions(events: Sequence[Event]) -> dict[tuple[str, int], int]:
+    """The 1-based position in `events` of the first event that sends each message."""
     sent_at: dict[tuple[str, int], int] = {}
     for position, event in enumerate(events, start=1):
         msg = sent_message(event)
         if msg is not None:
             sent_at.setdefault(message_key(msg), position)
-    return [
-        sent_at.get(message_key(event.params), 0)
-        if event.name in RECEIVE_ACTIONS or event.name == "UpdateTerm" else 0
-        for event in events
-    ]  # fmt: skip
+    return sent_at

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raftcore.validate.merge import received_keys, settle_crashes
+from raftcore.validate.merge import settle_traces
 from raftcore.validate.tlc import TlcUnavailable
 from raftcore.validate.traceio import TraceError, read_trace
 from raftcore.validate.validator import Options, Status, Verdict, render, validate
@@ -82,13 +82,10 @@ def validate_node_traces(paths: Sequence[Path], options: Options | None = None) 
     per_trace: dict[str, int] = {}
     lost = 0
     try:
-        traces = [read_trace(Path(path)) for path in paths]
-        received = received_keys(traces)
-        for trace in traces:
-            settled, dropped = settle_crashes(trace, received)
-            per_trace[trace.path] = len(settled.events)
-            lost += len(dropped)
-        verdict = validate(traces, options)
+        settled = settle_traces([read_trace(Path(path)) for path in paths])
+        per_trace = {trace.path: len(trace.events) for trace in settled.traces}
+        lost = len(settled.lost)
+        verdict = validate(settled, options)  # merges the settled traces as they are
     except (TraceError, TlcUnavailable) as exc:
         verdict = Verdict(Status.ERROR, sum(per_trace.values()), reason=str(exc))
     return NodeVerdict(verdict, time.monotonic() - started, per_trace, lost)

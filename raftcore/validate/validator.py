@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from raftcore.validate import tlagen, tlavalue
-from raftcore.validate.merge import delivery_counts, merge
+from raftcore.validate.merge import Settled, delivery_counts, merge, settle_traces
 from raftcore.validate.tlc import Outcome, TlcResult, run_tlc
 from raftcore.validate.traceio import (
     Event,
@@ -96,16 +96,21 @@ class Options:
     exhaustive run (same verdicts, slower; for benchmarks and comparisons)."""
 
 
-def prepare(
-    paths: Sequence[Path | TraceFile], options: Options
-) -> tuple[list[Event], list[int], Setup]:
-    """Read (unless already read), merge and annotate the traces; raises TraceError on
-    bad input."""
-    if not paths:
+Traces = Sequence[Path | TraceFile] | Settled
+"""What `prepare` and `validate` take: trace files, traces already read, or traces already
+settled (`merge.settle_traces`, which a caller uses to count the events a crash lost)."""
+
+
+def prepare(paths: Traces, options: Options) -> tuple[list[Event], list[int], Setup]:
+    """Read (unless already read), settle (unless already settled), merge and annotate
+    the traces; raises TraceError on bad input."""
+    if not isinstance(paths, Settled):
+        paths = settle_traces([p if isinstance(p, TraceFile) else read_trace(p) for p in paths])
+    if not paths.traces:
         raise TraceError("no trace files given")
-    traces = [p if isinstance(p, TraceFile) else read_trace(p) for p in paths]
-    events = merge(traces)
-    setup = infer_setup(traces, events, options.session_timeout_ticks, options.lease_reads)
+    events = merge(paths)
+    setup = infer_setup(paths.traces, events, options.session_timeout_ticks,
+                        options.lease_reads)  # fmt: skip
     return events, delivery_counts(events), setup
 
 
@@ -177,9 +182,9 @@ def _setup_rest(setup: Setup) -> tuple[tuple[str, ...], bool, bool, int]:
     return (setup.init_servers, setup.pre_vote, setup.lease_reads, setup.session_timeout_ticks)
 
 
-def validate(paths: Sequence[Path | TraceFile], options: Options | None = None) -> Verdict:
+def validate(paths: Traces, options: Options | None = None) -> Verdict:
     """Validate the traces in `paths` (one global trace, or one trace per node; files,
-    or traces already read)."""
+    traces already read, or traces already settled)."""
     options = options or Options()
     try:
         events, copies, setup = prepare(paths, options)
