@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from raftcore.validate.merge import merge, received_keys, settle_crashes
+from raftcore.validate import Options, validate_node_traces
+from raftcore.validate.merge import Settled, merge, received_keys, settle_crashes, settle_traces
 from raftcore.validate.traceio import Setup, TraceError, infer_setup, read_trace
 
 VOTERS = ["n1", "n2", "n3"]
@@ -198,3 +199,35 @@ def test_a_tail_send_another_node_received_is_never_dropped(tmp_path: Path) -> N
     assert [e.name for e in trace.events] == ["Restart", "ClientRequest", "AppendEntries",
                                               "Restart"]
     assert dropped == ()
+
+
+def test_traces_settle_once_and_the_merge_takes_them_as_they_are(tmp_path: Path) -> None:
+    """`settle_traces` keeps what it dropped; `merge` settles plain traces itself but never
+    touches `Settled` ones (here an unsettled trace wrapped by hand keeps its tail)."""
+    path = tmp_path / "n1.ndjson"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [
+        start(), restart(1), persisted(1), timeout(2), start(), restart(1), persisted(1)]))
+    trace = read_trace(path)
+    settled = settle_traces([trace])
+    assert [e.name for e in settled.lost] == ["Timeout"]
+    assert [e.name for e in merge(settled)] == ["Restart", "Restart"] == \
+        [e.name for e in merge([trace])]
+    assert [e.name for e in merge(Settled((trace,), ()))] == ["Restart", "Timeout", "Restart"]
+
+
+def test_node_verdicts_count_lost_events_even_when_the_merge_fails(tmp_path: Path) -> None:
+    """The report's counts come from the one settling, before the merge: a merge error
+    (n2 handles a heartbeat nobody sent) is an ERROR that still counts each trace."""
+    n1 = tmp_path / "n1.ndjson"
+    n1.write_text("".join(json.dumps(r) + "\n" for r in [
+        start(), restart(1), persisted(1), timeout(2), start(), restart(1), persisted(1)]))
+    heartbeat = {"type": "HeartbeatRequest", "from": "n3", "to": "n2", "seq": 7, "term": 1,
+                 "commit_index": 1, "read_round": 0}
+    n2 = tmp_path / "n2.ndjson"
+    n2.write_text(json.dumps(_stamped("HandleHeartbeatRequest", "n2", 1, heartbeat)) + "\n")
+    verdict = validate_node_traces([n1, n2], Options(spec_dir=tmp_path / "no-spec"))
+    summary = verdict.summary()
+    assert verdict.valid is None
+    assert "receives a message never sent" in summary["reason"]
+    assert summary["events_per_trace"] == {str(n1): 2, str(n2): 1}
+    assert summary["lost_events"] == 1
