@@ -13,10 +13,10 @@ docs/trace-validation.md.
 A harness validates a real cluster's node traces with `validate_node_traces(paths)`
 (nodes.py), whose `NodeVerdict.valid` is True, False, or None for an error.
 
-Modules: traceio (reading, checking), merge (causal merge, delivery counts), tlagen (the
-TraceData module), tlc (running TLC: the only module here that starts a process),
-tlavalue (reading TLC's printed values), validator (the verdict), nodes (the entry point
-for node traces), __main__ (the CLI).
+Modules: traceio (reading, checking), merge (settling crashed incarnations, causal
+merge, delivery counts), tlagen (the TraceData module), tlc (running TLC: the only module
+here that starts a process), tlavalue (reading TLC's printed values), validator (the
+verdict), nodes (the entry point for node traces), __main__ (the CLI).
 """
 
 from raftcore.validate.nodes import NodeVerdict, validate_node_traces

@@ -1,9 +1,10 @@
 """Trace validation end to end: trace files in, ACCEPTED / REJECTED / ERROR out.
 
-Role: read the trace files, merge node traces by causality, count message deliveries,
-write TraceData.tla next to copies of spec/raft.tla and spec/Traceraft.{tla,cfg} in a
-temporary folder, run TLC, and turn its report into a `Verdict`. A rejection is followed
-by a diagnostic run that names the values the spec disagrees with.
+Role: read the trace files, settle crashed incarnations (unless the caller did), merge
+node traces by causality, count message deliveries, write TraceData.tla next to copies
+of spec/raft.tla and spec/Traceraft.{tla,cfg} in a temporary folder, run TLC, and turn
+its report into a `Verdict`. A rejection is followed by a diagnostic run that names the
+values the spec disagrees with.
 
 Theory of operation: Traceraft.tla takes one event per step, so TLC's search depth is the
 number of events taken plus one. Depth Len + 1 with "Model checking completed" means
