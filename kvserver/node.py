@@ -29,12 +29,9 @@ Rules:
   made the fsyncs and one-client latency several times worse (docs/benchmarks.md).
 - Outgoing messages of a Ready are coalesced per peer (kvserver/batching.py) unless the
   node writes a trace.
-- With `--trace FILE`, a Ready's events are written before its WAL write (and before its
-  early sends), and a `Persisted` marker after its fsync and before its other sends
-  (`_write_trace`); a `Start` marker opens each incarnation. A kill -9 thus never leaves
-  durable state the trace lacks, and what it leaves unmarked was never sent, except a
-  leader's early AppendEntries and heartbeats, which the merge keeps when another node
-  received them (docs/trace-format.md, "Node traces").
+- With `--trace FILE`, the Ready loop writes the trace (kvserver/nodetrace.py) before a
+  Ready's WAL write and early sends, and its `Persisted` marker after the fsync and before
+  the other sends, as that module's rules say.
 - Proposals and reads wait in kvserver/pending.py (which states when each is answered);
   its deadlines are swept by the ticker (no timer or task per request).
 - `start_write` and `start_read` do their synchronous part at once (refusals such as
@@ -48,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import os
 import random
@@ -57,7 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from kvserver.addresses import (
     AddressBook,
@@ -76,6 +72,7 @@ from kvserver.errors import (
     Overloaded,
 )
 from kvserver.metrics import Histogram, Registry
+from kvserver.nodetrace import NodeTrace
 from kvserver.pending import Pending
 from kvserver.service import (
     ClusterStatus,
@@ -87,7 +84,6 @@ from kvserver.service import (
 )
 from kvserver.transport import Transport, TransportConfig
 from raftcore import commands, confchange
-from raftcore import trace as raft_trace
 from raftcore.config import Config
 from raftcore.describe import describe_ready
 from raftcore.errors import InvalidConfChange, NotLeader, RaftError
@@ -105,7 +101,6 @@ from raftcore.types import (
     Role,
     Snapshot,
     SnapshotMeta,
-    TraceEvent,
 )
 
 log = logging.getLogger(__name__)
@@ -141,12 +136,6 @@ class NodeOptions:
     planted_bug: str | None = None
 
 
-def trace_marker(kind: str, node_id: str, **fields: object) -> str:
-    """A marker line of a node trace (docs/trace-format.md, "Node traces")."""
-    record = {"marker": kind, "node": node_id, **fields}
-    return json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
-
-
 class KvNode:
     """One replica: storage, core, state machine, transport; implements `Service`."""
 
@@ -156,11 +145,6 @@ class KvNode:
         self.raft_address = options.raft_address
         self.http_address = options.http_address
         self.fatal: asyncio.Future[BaseException] | None = None
-        self._trace_file: IO[bytes] | None = None
-        self._trace_lines: list[str] = []
-        self._trace_count = 0
-        """Events this incarnation has emitted (a Persisted marker counts them)."""
-        self._trace_persisted = 0
         self._book: AddressBook = {}
         self._pending = Pending(options.request_timeout_s)
         self._read_ids = itertools.count(1)
@@ -202,12 +186,10 @@ class KvNode:
     def _build_core(self) -> None:
         options = self.options
         session_ticks = max(1, round(options.session_timeout_s / options.tick_s))
-        if options.trace_path is not None:
-            self._trace_file = open(options.trace_path, "ab", buffering=0)  # noqa: SIM115
-            self._trace_lines.append(trace_marker(
-                "Start", self.node_id, session_timeout_ticks=session_ticks,
-                lease_reads=options.lease_reads))
-        tracer = self._trace if self._trace_file is not None else None
+        self._trace = NodeTrace(options.trace_path, self.node_id,
+                                session_timeout_ticks=session_ticks,
+                                lease_reads=options.lease_reads)
+        tracer = self._trace.record if self._trace.enabled else None
         self.sm = KVStateMachine(session_ticks, node_id=self.node_id, tracer=tracer)
         snapshot = self.storage.snapshot()
         self._install_snapshot_state(snapshot)
@@ -222,7 +204,7 @@ class KvNode:
             msg_seq_base=time.time_ns() // 1000,
         )
         self.core = Node(config, self.storage, random.Random(os.urandom(16)), tracer)
-        self._write_trace(persisted=self._trace_count)  # Restart shows what is on disk
+        self._trace.write(persisted=self._trace.count)  # Restart shows what is on disk
 
     def _install_snapshot_state(self, snapshot: Snapshot) -> None:
         kv_blob, book = unpack_snapshot_data(snapshot.data)
@@ -232,27 +214,6 @@ class KvNode:
             assert snapshot.meta.index == 0, "a snapshot past index 0 carries its state"
         self._book.update(book)
         self._applied_membership = snapshot.meta.membership
-
-    def _trace(self, event: TraceEvent) -> None:
-        stamp: dict[str, object] = {"time_us": time.time_ns() // 1000}  # orders the merge
-        self._trace_lines.append(raft_trace.encode_event(event, stamp) + "\n")
-        self._trace_count += 1
-
-    def _write_trace(self, persisted: int | None = None) -> None:
-        """Write the buffered trace lines, then (if `persisted` is given) a Persisted
-        marker saying the incarnation's first `persisted` events are durable, with one
-        write call: a crash never leaves half a line. Called before each Ready's WAL write
-        and early sends (so durable state and peers are never ahead of the trace) and after
-        its fsync, before its other sends (so an event no marker covers was never sent,
-        except early sends: `Ready.messages_before_persist`)."""
-        if self._trace_file is None:
-            return
-        if persisted is not None and persisted > self._trace_persisted:
-            self._trace_lines.append(trace_marker("Persisted", self.node_id, events=persisted))
-            self._trace_persisted = persisted
-        if self._trace_lines:
-            self._trace_file.write("".join(self._trace_lines).encode("utf-8"))
-            self._trace_lines = []
 
     async def start(self) -> None:
         """Listen for peers, start ticking and the Ready loop."""
@@ -274,9 +235,7 @@ class KvNode:
         if self._disk is not None:
             self._disk.close()
         self.storage.close()
-        if self._trace_file is not None:
-            self._write_trace()
-            self._trace_file.close()
+        self._trace.close()
 
     def learn_peers(self, book: AddressBook) -> None:
         """Addresses handed over by the cluster this node joined."""
@@ -328,19 +287,19 @@ class KvNode:
                 self._wakeup.clear()
                 while self.core.has_ready():
                     ready = self.core.ready()
-                    in_ready = self._trace_count  # the events this Ready makes durable
-                    self._write_trace()
+                    in_ready = self._trace.count  # the events this Ready makes durable
+                    self._trace.write()
                     self._apply_durable(ready)
                     early = ready.messages_before_persist() if ready.entries else ()
                     if early:
                         self._send(early)  # In parallel with our own fsync (10.2.1).
                     await self._persist(ready)
-                    self._write_trace(persisted=in_ready)
+                    self._trace.write(persisted=in_ready)
                     self._handle_ready(
                         ready, ready.messages_after_persist() if early else ready.messages
                     )
                     self.core.advance(ready)
-                    self._write_trace()
+                    self._trace.write()
                     await self._maybe_compact()
                 if self._flush_due:
                     self._flush_due = False
@@ -392,7 +351,7 @@ class KvNode:
 
     def _send(self, messages: tuple[Message, ...]) -> None:
         batch: Any = messages
-        if self._trace_file is None and self.options.coalesce_messages and len(messages) > 1:
+        if not self._trace.enabled and self.options.coalesce_messages and len(messages) > 1:
             batch = coalesce(messages)
         self._transport.send_all(batch)
 
@@ -478,7 +437,7 @@ class KvNode:
         snapshot = Snapshot(meta, pack_snapshot_data(self.sm.snapshot(), book))
         job = self.storage.compact(snapshot)
         self.core.compact(meta)
-        self._write_trace()  # CompactLog is on file before the snapshot is
+        self._trace.write()  # CompactLog is on file before the snapshot is
         duration_s = await self._run_io(job)
         log.info("compacted the log at index %d in %.1f ms", applied, duration_s * 1000)
 
