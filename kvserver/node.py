@@ -57,7 +57,7 @@ from typing import Any
 
 from kvserver.addresses import (
     AddressBook,
-    addresses_from_context,
+    PeerBook,
     conf_context,
     pack_snapshot_data,
     split_address,
@@ -145,7 +145,6 @@ class KvNode:
         self.raft_address = options.raft_address
         self.http_address = options.http_address
         self.fatal: asyncio.Future[BaseException] | None = None
-        self._book: AddressBook = {}
         self._pending = Pending(options.request_timeout_s)
         self._read_ids = itertools.count(1)
         self._disk = DiskThread(f"disk-{options.node_id}") if options.disk_thread else None
@@ -159,6 +158,8 @@ class KvNode:
         self._transport = Transport(
             TransportConfig(self.node_id, options.cluster_secret), self._on_message
         )
+        self._peers = PeerBook(self.node_id, (self.raft_address, self.http_address),
+                               self._transport)
         self._open_storage()
         self._build_core()
         self._init_metrics()
@@ -195,7 +196,7 @@ class KvNode:
         self._install_snapshot_state(snapshot)
         for entry in self.storage.entries(self.storage.first_index(),
                                           self.storage.last_index() + 1):
-            self._learn_addresses(entry)
+            self._peers.learn_entry(entry)
         config = Config(
             id=self.node_id,
             election_timeout_ticks=options.election_timeout_ticks,
@@ -212,7 +213,7 @@ class KvNode:
             self.sm.restore(kv_blob)
         else:
             assert snapshot.meta.index == 0, "a snapshot past index 0 carries its state"
-        self._book.update(book)
+        self._peers.update(book)
         self._applied_membership = snapshot.meta.membership
 
     async def start(self) -> None:
@@ -220,7 +221,7 @@ class KvNode:
         self.fatal = asyncio.get_running_loop().create_future()
         host, port = split_address(self.raft_address)
         await self._transport.listen(host, port)
-        self._sync_peers()
+        self._peers.sync()
         self._tasks.append(asyncio.create_task(self._ticker(), name="ticker"))
         self._tasks.append(asyncio.create_task(self._ready_loop(), name="ready-loop"))
         self._wake()
@@ -239,14 +240,7 @@ class KvNode:
 
     def learn_peers(self, book: AddressBook) -> None:
         """Addresses handed over by the cluster this node joined."""
-        for node_id, addresses in book.items():
-            self._book.setdefault(node_id, addresses)
-        self._sync_peers()
-
-    def _sync_peers(self) -> None:
-        for node_id, (raft, _) in self._book.items():
-            if node_id != self.node_id:
-                self._transport.set_peer(node_id, *split_address(raft))
+        self._peers.learn(book)
 
     # ------------------------------------------------------------ inputs
 
@@ -359,9 +353,9 @@ class KvNode:
         """Steps 2 and 3 of the contract: send `messages` (those not sent before the
         persist), then apply (what `_apply_durable` has not) and serve reads."""
         if ready.snapshot is not None:
-            self._book.update(unpack_snapshot_data(ready.snapshot.data)[1])
+            self._peers.update(unpack_snapshot_data(ready.snapshot.data)[1])
         for entry in ready.entries:
-            self._learn_addresses(entry)
+            self._peers.learn_entry(entry)
         self._send(messages)
         if ready.snapshot is not None:
             self._apply_snapshot(ready.snapshot)
@@ -374,22 +368,9 @@ class KvNode:
         if ready.soft_state is not None:
             self._on_soft_state()
 
-    def _learn_addresses(self, entry: Entry) -> None:
-        if entry.kind is not EntryKind.CONF_CHANGE:
-            return
-        try:
-            change = confchange.decode(entry.data)
-        except InvalidConfChange:
-            return
-        if change.kind is ConfChangeKind.ADD_LEARNER:
-            addresses = addresses_from_context(change.context)
-            if addresses is not None and change.node_id != self.node_id:
-                self._book[change.node_id] = addresses
-                self._transport.set_peer(change.node_id, *split_address(addresses[0]))
-
     def _apply_snapshot(self, snapshot: Snapshot) -> None:
         self._install_snapshot_state(snapshot)
-        self._sync_peers()
+        self._peers.sync()
         self._pending.snapshot_installed(snapshot.meta.index)
 
     def _apply(self, entry: Entry) -> None:
@@ -413,8 +394,7 @@ class KvNode:
         if change.node_id == self.node_id:
             log.warning("%s was removed from the cluster", self.node_id)
         else:
-            self._transport.remove_peer(change.node_id)
-            self._book.pop(change.node_id, None)
+            self._peers.forget(change.node_id)
 
     def _on_soft_state(self) -> None:
         self._leader_changes.inc()
@@ -432,9 +412,7 @@ class KvNode:
             return
         meta = SnapshotMeta(applied, self.core.term_at(applied), self._applied_membership,
                             self.sm.cluster_time_ticks)
-        book = dict(self._book)
-        book[self.node_id] = (self.raft_address, self.http_address)
-        snapshot = Snapshot(meta, pack_snapshot_data(self.sm.snapshot(), book))
+        snapshot = Snapshot(meta, pack_snapshot_data(self.sm.snapshot(), self._peers.with_own()))
         job = self.storage.compact(snapshot)
         self.core.compact(meta)
         self._trace.write()  # CompactLog is on file before the snapshot is
@@ -531,9 +509,9 @@ class KvNode:
                    ) -> AddressBook:
         self._require_leader()
         split_address(raft_address)
-        book = {**self._book, self.node_id: (self.raft_address, self.http_address)}
+        book = self._peers.with_own()
         if node_id in self.core.membership.members():
-            if self._book.get(node_id, (None, None))[0] == raft_address:
+            if self._peers.lookup(node_id)[0] == raft_address:
                 return book  # a retried join that already took effect
             raise InvalidConfChange(f"{node_id} is already a member with another address")
         change = ConfChange(ConfChangeKind.ADD_LEARNER, node_id,
@@ -574,14 +552,11 @@ class KvNode:
         match = core.match_index or {}
         members = []
         for node_id in sorted(membership.members()):
-            raft, http = self._book.get(node_id, (None, None))
-            if node_id == self.node_id:
-                raft, http = self.raft_address, self.http_address
+            raft, http = self._peers.addresses_of(node_id)
             role = "voter" if node_id in membership.voters else "learner"
             members.append(Member(node_id, role, raft, http, match.get(node_id)))
         leader = core.leader_id
-        leader_http = self.http_address if leader == self.node_id else (
-            self._book.get(leader, (None, None))[1] if leader is not None else None)
+        leader_http = self._peers.addresses_of(leader)[1] if leader is not None else None
         return ClusterStatus(
             self.node_id, core.role.value, leader, leader_http, core.current_term,
             core.commit_index, self.sm.applied_index, tuple(members),
