@@ -37,7 +37,9 @@ Rules:
 - `start_write` and `start_read` do their synchronous part at once (refusals such as
   NotLeader are raised before anything happens) and return a future, so the HTTP front
   (kvserver/httpfront.py) answers from a callback without a task per request.
-- Peer addresses travel with the configuration and the snapshots (kvserver/addresses.py).
+- Peer addresses travel with the configuration and the snapshots; the node's address book
+  (`PeerBook`, kvserver/addresses.py) keeps the transport's peers in step with them.
+- What `GET /metrics` shows is defined in kvserver/nodemetrics.py; the node bumps its counters.
 """
 
 from __future__ import annotations
@@ -49,9 +51,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +65,13 @@ from kvserver.addresses import (
 )
 from kvserver.batching import coalesce
 from kvserver.diskstorage import DiskStorage, FsyncMode, PersistJob
-from kvserver.diskthread import DiskThread
+from kvserver.diskthread import DiskThread, run_timed
 from kvserver.errors import (
     DataDirMismatch,
     OutcomeUnknown,
     Overloaded,
 )
-from kvserver.metrics import Histogram, Registry
+from kvserver.nodemetrics import NodeMetrics
 from kvserver.nodetrace import NodeTrace
 from kvserver.pending import Pending
 from kvserver.service import (
@@ -162,7 +162,8 @@ class KvNode:
                                self._transport)
         self._open_storage()
         self._build_core()
-        self._init_metrics()
+        self.metrics = NodeMetrics(self.core, self.sm, self._pending,
+                                   self._transport.counters, self.storage)
 
     # ------------------------------------------------------------ start-up
 
@@ -297,7 +298,7 @@ class KvNode:
                     await self._maybe_compact()
                 if self._flush_due:
                     self._flush_due = False
-                    await self._run_io(PersistJob([self.storage.flush]))
+                    await run_timed(self._disk, PersistJob([self.storage.flush]).run)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -314,13 +315,7 @@ class KvNode:
             must_sync=ready.must_sync,
         )
         if job:
-            self._fsync_seconds.observe(await self._run_io(job))
-
-    async def _run_io(self, job: PersistJob) -> float:
-        """Run file I/O in the disk thread (or inline); returns its duration in seconds."""
-        if self._disk is None:
-            return _timed_run(job)
-        return await self._disk.run(partial(_timed_run, job))
+            self.metrics.persist_seconds.observe(await run_timed(self._disk, job.run))
 
     def _apply_durable(self, ready: Ready) -> None:
         """Apply, before this Ready's own write, the committed entries that earlier Readies
@@ -397,7 +392,7 @@ class KvNode:
             self._peers.forget(change.node_id)
 
     def _on_soft_state(self) -> None:
-        self._leader_changes.inc()
+        self.metrics.leader_changes.inc()
         if self.core.role is not Role.LEADER:
             self._pending.fail_reads(NotLeader(self.core.leader_id))
         for watcher in self._leader_watchers:
@@ -416,7 +411,7 @@ class KvNode:
         job = self.storage.compact(snapshot)
         self.core.compact(meta)
         self._trace.write()  # CompactLog is on file before the snapshot is
-        duration_s = await self._run_io(job)
+        duration_s = await run_timed(self._disk, job.run)
         log.info("compacted the log at index %d in %.1f ms", applied, duration_s * 1000)
 
     # ------------------------------------------------------------ membership policy
@@ -456,7 +451,7 @@ class KvNode:
     def _start_proposal(self, data: bytes, *, as_write: bool = False) -> asyncio.Future[Any]:
         self._check_capacity()
         index = self.core.propose(data)
-        self._proposals.inc()
+        self.metrics.proposals.inc()
         return self._wait_applied(index, self.core.current_term, as_write=as_write)
 
     async def _propose(self, data: bytes) -> ApplyResult:
@@ -563,55 +558,8 @@ class KvNode:
             {"last_index": core.last_index, "snapshot_index": core.snapshot_index},
         )
 
-    # ------------------------------------------------------------ metrics
-
-    def _init_metrics(self) -> None:
-        registry = self.registry = Registry()
-
-        def core() -> Node:
-            return self.core
-
-        counters = self._transport.counters
-        gauges: list[tuple[str, str, Callable[[], float]]] = [
-            ("raftkv_term", "current term", lambda: core().current_term),
-            ("raftkv_is_leader", "1 if this node is the leader",
-             lambda: float(core().role is Role.LEADER)),
-            ("raftkv_commit_index", "commit index", lambda: core().commit_index),
-            ("raftkv_applied_index", "applied index", lambda: self.sm.applied_index),
-            ("raftkv_last_index", "last log index", lambda: core().last_index),
-            ("raftkv_snapshot_index", "index of the latest snapshot",
-             lambda: core().snapshot_index),
-            ("raftkv_pending_requests", "proposals and reads waiting",
-             lambda: len(self._pending)),
-            ("raftkv_peer_messages_sent", "messages handed to peer connections",
-             lambda: counters.sent),
-            ("raftkv_peer_messages_received", "authenticated messages received",
-             lambda: counters.received),
-            ("raftkv_peer_messages_dropped", "messages dropped (full queue, no address, ...)",
-             lambda: counters.dropped_queue_full + counters.dropped_unknown_peer
-             + counters.dropped_disconnected),
-            ("raftkv_peer_bad_frames", "connections closed for a bad frame",
-             lambda: counters.bad_frames),
-            ("raftkv_wal_fsyncs", "fsync calls on WAL segments since the node started",
-             lambda: self.storage.wal_fsyncs),
-        ]
-        for name, help_text, read in gauges:
-            registry.gauge(name, help_text, read)
-        self._proposals = registry.counter("raftkv_proposals_total", "proposals made")
-        self._leader_changes = registry.counter(
-            "raftkv_leader_changes_total", "role or leader changes seen")
-        self._fsync_seconds = Histogram(
-            "raftkv_persist_duration_seconds", "time to persist one Ready (write + fsync)")
-        registry.add(self._fsync_seconds)
-
     def metrics_text(self) -> str:
-        return self.registry.render()
-
-
-def _timed_run(job: PersistJob) -> float:
-    started = time.perf_counter()
-    job.run()
-    return time.perf_counter() - started
+        return self.metrics.render()
 
 
 def describe_options(options: NodeOptions) -> dict[str, Any]:
