@@ -6,7 +6,8 @@ executor with less machinery per job: one queue put to start it, one
 `call_soon_threadsafe` to hand the result back.
 
 Rules: jobs run in submission order; a job's exception is raised by its future; `close`
-runs what is queued, then stops the thread.
+runs what is queued, then stops the thread. `run_timed` runs a job here, or inline on the
+loop when the node has no disk thread, and measures it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -49,6 +52,19 @@ class DiskThread:
                 _deliver(loop, _set_exception, future, exc)
             else:
                 _deliver(loop, _set_result, future, result)
+
+
+async def run_timed(disk: DiskThread | None, job: Callable[[], object]) -> float:
+    """Run `job` in `disk` (None: inline, blocking the loop); returns its duration in s."""
+    if disk is None:
+        return _timed(job)
+    return await disk.run(partial(_timed, job))
+
+
+def _timed(job: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    job()
+    return time.perf_counter() - started
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, setter: Callable[..., None],

@@ -1,16 +1,17 @@
 """The client HTTP API (aiohttp): requests in, commands and reads to the node, JSON out.
 
-Role: parse and bound requests, turn them into `raftcore.commands` values, ask the node
+Role: read requests, turn them into `raftcore.commands` values, ask the node
 (`kvserver.service.Service`) and map what it answers onto status codes. It decides nothing
 about Raft or the data; the API is documented in docs/http-api.md and docs/openapi.yaml.
+The limits, checks and error answers it shares with the HTTP front are in
+kvserver/httprules.py.
 
 Rules:
-- Every error body is JSON `{"message": ..., "definite": true|false, "code": ...}`;
-  `definite: true` means the operation surely did not take effect.
+- Every error is answered as an `ApiError` (kvserver/httprules.py states the body and the
+  limits), rendered by `error_response`.
 - A request this node cannot serve because it is not the leader is forwarded to the leader
   (or answered 307 with `?redirect=1`); with no leader known the answer is 503 with a
   Retry-After header. A forwarded request is never forwarded again.
-- Keys, values and bodies have size limits (`Limits`), each answered with a clear 4xx.
 """
 
 from __future__ import annotations
@@ -19,72 +20,47 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
-from typing import Any, Final, NoReturn
+from dataclasses import asdict
+from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
 
-from kvserver.errors import NoLeader, RequestFailed
+from kvserver.errors import RequestFailed
+from kvserver.httprules import (
+    RETRY_AFTER_S,
+    SESSION_HEADERS,
+    ApiError,
+    Limits,
+    api_error_for,
+    bad_request,
+    check_key,
+    check_value_size,
+    consistency_from,
+    decode_text,
+    not_found,
+    read_body,
+    session_from_headers,
+    write_failure,
+)
 from kvserver.metrics import Histogram
 from kvserver.service import Consistency, ReadResult, Service, WriteResult
 from raftcore import commands
-from raftcore.commands import Append, Cas, Delete, Put, SessionHeader, Status
-from raftcore.errors import (
-    ConfChangeRejected,
-    InvalidConfChange,
-    InvalidTransfer,
-    NotLeader,
-    RaftError,
-    TransferInProgress,
-)
+from raftcore.commands import Append, Cas, Delete, Put, SessionHeader
+from raftcore.errors import NotLeader, RaftError
 
 log = logging.getLogger(__name__)
 
 FORWARDED_HEADER: Final = "X-Raftkv-Forwarded-By"
-SESSION_HEADERS: Final = ("Client-Id", "Request-Seq", "Ack-Seq")
-RETRY_AFTER_S: Final = "1"
 SERVICE_KEY: Final = web.AppKey("service", Service)
 CLIENT_KEY: Final = web.AppKey("client", aiohttp.ClientSession)
 LATENCY_KEY: Final = web.AppKey("latency", Histogram)
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    max_key_bytes: int = 1024
-    max_value_bytes: int = 1024 * 1024
-    max_body_bytes: int = 2 * 1024 * 1024
-    forward_timeout_s: float = 10.0
-
-
 LIMITS_KEY: Final = web.AppKey("limits", Limits)
 
 
-class ApiError(Exception):
-    """An answer other than success, rendered as the JSON error body."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        definite: bool,
-        code: str,
-        extra: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body: dict[str, object] = {"message": message, "definite": definite, "code": code}
-        self.body.update(extra or {})
-        self.headers = headers or {}
-
-    def response(self) -> web.Response:
-        return web.json_response(self.body, status=self.status, headers=self.headers)
-
-
-def bad_request(message: str, code: str = "bad_request", status: int = 400) -> NoReturn:
-    raise ApiError(status, message, definite=True, code=code)
+def error_response(error: ApiError) -> web.Response:
+    """The JSON error answer of `error`."""
+    return web.json_response(error.body, status=error.status, headers=error.headers)
 
 
 # ---------------------------------------------------------------- parsing
@@ -95,33 +71,8 @@ def parse_key(request: web.Request, key: str | None = None) -> str:
     return check_key(key, request.app[LIMITS_KEY])
 
 
-def check_key(key: str, limits: Limits) -> str:
-    if not key:
-        bad_request("the key must not be empty", "bad_key")
-    if len(key.encode("utf-8", "surrogatepass")) > limits.max_key_bytes:
-        bad_request(f"key longer than {limits.max_key_bytes} bytes", "key_too_large", 413)
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        bad_request("the key is not valid UTF-8", "bad_key")
-    return key
-
-
 def check_value(request: web.Request, value: str) -> str:
     return check_value_size(value, request.app[LIMITS_KEY])
-
-
-def check_value_size(value: str, limits: Limits) -> str:
-    if len(value.encode("utf-8")) > limits.max_value_bytes:
-        bad_request(f"value longer than {limits.max_value_bytes} bytes", "value_too_large", 413)
-    return value
-
-
-def decode_text(body: bytes) -> str:
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        bad_request("the body is not valid UTF-8", "bad_value")
 
 
 async def read_text(request: web.Request) -> str:
@@ -143,63 +94,11 @@ def session_header(request: web.Request) -> SessionHeader | None:
     return session_from_headers(request.headers.get)
 
 
-def session_from_headers(get: Callable[[str], str | None]) -> SessionHeader | None:
-    """The session header of a request, from its (case-insensitive) header getter."""
-    raw = {name: get(name) for name in SESSION_HEADERS}
-    if raw["Client-Id"] is None:
-        if raw["Request-Seq"] is not None or raw["Ack-Seq"] is not None:
-            bad_request("Request-Seq and Ack-Seq need a Client-Id", "bad_session")
-        return None
-    values: dict[str, int] = {}
-    for name, text in raw.items():
-        if text is None:
-            continue
-        if not text.isascii() or not text.isdigit() or len(text) > 18:
-            bad_request(f"{name} must be a non-negative integer", "bad_session")
-        values[name] = int(text)
-    if "Request-Seq" not in values:
-        bad_request("a request with a Client-Id needs a Request-Seq", "bad_session")
-    client_id, seq = values["Client-Id"], values["Request-Seq"]
-    ack_seq = values.get("Ack-Seq", seq)
-    if client_id < 1 or seq < 1 or ack_seq > seq:
-        bad_request("need Client-Id >= 1, Request-Seq >= 1, Ack-Seq <= Request-Seq",
-                    "bad_session")
-    return SessionHeader(client_id, seq, ack_seq)
-
-
 def parse_consistency(request: web.Request) -> Consistency:
     return consistency_from(request.query.get("consistency", Consistency.LINEARIZABLE.value))
 
 
-def consistency_from(text: str) -> Consistency:
-    try:
-        return Consistency(text)
-    except ValueError:
-        bad_request("consistency must be linearizable, lease or stale", "bad_consistency")
-
-
 # ---------------------------------------------------------------- results
-
-
-def write_failure(result: WriteResult) -> ApiError | None:
-    """The error a definite non-OK status maps to, or None for OK."""
-    response = result.response
-    extra: dict[str, object] = {"index": result.index}
-    if response.status is Status.OK:
-        return None
-    if response.status is Status.CAS_MISMATCH:
-        extra["current"] = response.value
-        return ApiError(409, "compare failed: the current value differs", definite=True,
-                        code="cas_mismatch", extra=extra)
-    if response.status is Status.SESSION_EXPIRED:
-        return ApiError(410, "the client session is unknown or has expired", definite=True,
-                        code="session_expired", extra=extra)
-    if response.status is Status.STALE_REQUEST:
-        return ApiError(409, "Request-Seq is below the session's acknowledged floor; its "
-                        "response is gone and it may have run once before", definite=False,
-                        code="stale_request", extra=extra)
-    return ApiError(400, f"the command was rejected: {response.value}", definite=True,
-                    code="bad_command", extra=extra)
 
 
 async def propose(request: web.Request, command: commands.SessionCommand) -> WriteResult:
@@ -212,18 +111,6 @@ async def propose(request: web.Request, command: commands.SessionCommand) -> Wri
 
 async def read(request: web.Request, key: str) -> ReadResult:
     return await request.app[SERVICE_KEY].read(key, parse_consistency(request))
-
-
-def not_found(key: str, result: ReadResult) -> ApiError:
-    return ApiError(404, f"key {key!r} not found", definite=True, code="not_found",
-                    extra={"key": key, "index": result.index})
-
-
-def read_body(key: str, result: ReadResult) -> dict[str, object]:
-    body: dict[str, object] = {"key": key, "value": result.value, "index": result.index}
-    if result.staleness is not None:
-        body["staleness"] = asdict(result.staleness)
-    return body
 
 
 # ---------------------------------------------------------------- /kv routes
@@ -505,33 +392,7 @@ async def not_leader(request: web.Request) -> web.Response:
     return await forward(request, leader_http)
 
 
-def raft_error(exc: RaftError) -> ApiError:
-    if isinstance(exc, InvalidConfChange | InvalidTransfer):
-        return ApiError(400, str(exc), definite=True, code="invalid_request")
-    if isinstance(exc, ConfChangeRejected | TransferInProgress):
-        return ApiError(503, str(exc), definite=True, code="busy",
-                        headers={"Retry-After": RETRY_AFTER_S})
-    return ApiError(500, str(exc), definite=False, code="raft_error")
-
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def api_error_for(exc: BaseException) -> ApiError | None:
-    """The answer to an operating error raised while serving a request (NotLeader aside,
-    which is forwarded); None for anything that is not an operating error."""
-    if isinstance(exc, ApiError):
-        return exc
-    if isinstance(exc, NoLeader):
-        return ApiError(503, exc.message, definite=True, code=exc.code,
-                        headers={"Retry-After": RETRY_AFTER_S})
-    if isinstance(exc, RequestFailed):
-        headers = {"Retry-After": RETRY_AFTER_S} if exc.status == 503 else {}
-        return ApiError(exc.status, exc.message, definite=exc.definite, code=exc.code,
-                        headers=headers)
-    if isinstance(exc, RaftError) and not isinstance(exc, NotLeader):
-        return raft_error(exc)
-    return None
 
 
 @web.middleware
@@ -544,17 +405,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         try:
             response = await not_leader(request)
         except ApiError as api_error:
-            response = api_error.response()
+            response = error_response(api_error)
     except (ApiError, RequestFailed, RaftError) as exc:
         mapped = api_error_for(exc)
         assert mapped is not None
-        response = mapped.response()
+        response = error_response(mapped)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         definite = True
-        response = ApiError(exc.status, exc.reason, definite=definite,
-                            code=_http_code(exc.status)).response()
+        response = error_response(ApiError(exc.status, exc.reason, definite=definite,
+                                           code=_http_code(exc.status)))
     request.app[LATENCY_KEY].observe(time.perf_counter() - started, (route, request.method))
     return response
 

@@ -10,10 +10,10 @@ application (kvserver/http.py) listening on a private loopback port, so the API 
 definition of every route, error and forward.
 
 Rules:
-- The fast path answers exactly what kvserver/http.py answers for the same request: it
-  uses that module's checks (`check_key`, `check_value_size`, `session_from_headers`,
-  `consistency_from`), error mapping (`api_error_for`, `write_failure`) and bodies; the
-  test suite runs every API test through both servers.
+- The fast path answers exactly what kvserver/http.py answers for the same request: both
+  use the checks (`check_key`, `check_value_size`, `session_from_headers`,
+  `consistency_from`), error mapping (`api_error_for`, `write_failure`) and bodies of
+  kvserver/httprules.py; the test suite runs every API test through both servers.
 - A request leaves the fast path for the relay only before anything happened: a write
   refused with NotLeader at `start_write`, or a read whose leadership was lost (reads are
   safe to repeat). A write whose proposal was made is always answered here.
@@ -35,12 +35,7 @@ from functools import partial
 from typing import Final, cast
 
 from kvserver.httpparse import ParseError, Request, RequestParser
-from kvserver.metrics import Histogram
-from kvserver.service import Consistency, ReadResult, Service, WriteResult
-from raftcore.commands import Delete, Put, SessionCommand
-from raftcore.errors import NotLeader
-
-from kvserver.http import (  # isort: skip  # the front is built on the API module
+from kvserver.httprules import (
     ApiError,
     Limits,
     api_error_for,
@@ -53,6 +48,10 @@ from kvserver.http import (  # isort: skip  # the front is built on the API modu
     session_from_headers,
     write_failure,
 )
+from kvserver.metrics import Histogram
+from kvserver.service import Consistency, ReadResult, Service, WriteResult
+from raftcore.commands import Delete, Put, SessionCommand
+from raftcore.errors import NotLeader
 
 log = logging.getLogger(__name__)
 _json_string: Final = json.encoder.encode_basestring_ascii  # json.dumps's own escaping

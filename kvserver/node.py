@@ -29,18 +29,17 @@ Rules:
   made the fsyncs and one-client latency several times worse (docs/benchmarks.md).
 - Outgoing messages of a Ready are coalesced per peer (kvserver/batching.py) unless the
   node writes a trace.
-- With `--trace FILE`, a Ready's events are written before its WAL write (and before its
-  early sends), and a `Persisted` marker after its fsync and before its other sends
-  (`_write_trace`); a `Start` marker opens each incarnation. A kill -9 thus never leaves
-  durable state the trace lacks, and what it leaves unmarked was never sent, except a
-  leader's early AppendEntries and heartbeats, which the merge keeps when another node
-  received them (docs/trace-format.md, "Node traces").
+- With `--trace FILE`, the Ready loop writes the trace (kvserver/nodetrace.py) before a
+  Ready's WAL write and early sends, and its `Persisted` marker after the fsync and before
+  the other sends, as that module's rules say.
 - Proposals and reads wait in kvserver/pending.py (which states when each is answered);
   its deadlines are swept by the ticker (no timer or task per request).
 - `start_write` and `start_read` do their synchronous part at once (refusals such as
   NotLeader are raised before anything happens) and return a future, so the HTTP front
   (kvserver/httpfront.py) answers from a callback without a task per request.
-- Peer addresses travel with the configuration and the snapshots (kvserver/addresses.py).
+- Peer addresses travel with the configuration and the snapshots; the node's address book
+  (`PeerBook`, kvserver/addresses.py) keeps the transport's peers in step with them.
+- What `GET /metrics` shows is defined in kvserver/nodemetrics.py; the node bumps its counters.
 """
 
 from __future__ import annotations
@@ -48,20 +47,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import os
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from kvserver.addresses import (
     AddressBook,
-    addresses_from_context,
+    PeerBook,
     conf_context,
     pack_snapshot_data,
     split_address,
@@ -69,13 +65,14 @@ from kvserver.addresses import (
 )
 from kvserver.batching import coalesce
 from kvserver.diskstorage import DiskStorage, FsyncMode, PersistJob
-from kvserver.diskthread import DiskThread
+from kvserver.diskthread import DiskThread, run_timed
 from kvserver.errors import (
     DataDirMismatch,
     OutcomeUnknown,
     Overloaded,
 )
-from kvserver.metrics import Histogram, Registry
+from kvserver.nodemetrics import NodeMetrics
+from kvserver.nodetrace import NodeTrace
 from kvserver.pending import Pending
 from kvserver.service import (
     ClusterStatus,
@@ -87,7 +84,6 @@ from kvserver.service import (
 )
 from kvserver.transport import Transport, TransportConfig
 from raftcore import commands, confchange
-from raftcore import trace as raft_trace
 from raftcore.config import Config
 from raftcore.describe import describe_ready
 from raftcore.errors import InvalidConfChange, NotLeader, RaftError
@@ -105,7 +101,6 @@ from raftcore.types import (
     Role,
     Snapshot,
     SnapshotMeta,
-    TraceEvent,
 )
 
 log = logging.getLogger(__name__)
@@ -141,12 +136,6 @@ class NodeOptions:
     planted_bug: str | None = None
 
 
-def trace_marker(kind: str, node_id: str, **fields: object) -> str:
-    """A marker line of a node trace (docs/trace-format.md, "Node traces")."""
-    record = {"marker": kind, "node": node_id, **fields}
-    return json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
-
-
 class KvNode:
     """One replica: storage, core, state machine, transport; implements `Service`."""
 
@@ -156,12 +145,6 @@ class KvNode:
         self.raft_address = options.raft_address
         self.http_address = options.http_address
         self.fatal: asyncio.Future[BaseException] | None = None
-        self._trace_file: IO[bytes] | None = None
-        self._trace_lines: list[str] = []
-        self._trace_count = 0
-        """Events this incarnation has emitted (a Persisted marker counts them)."""
-        self._trace_persisted = 0
-        self._book: AddressBook = {}
         self._pending = Pending(options.request_timeout_s)
         self._read_ids = itertools.count(1)
         self._disk = DiskThread(f"disk-{options.node_id}") if options.disk_thread else None
@@ -175,9 +158,12 @@ class KvNode:
         self._transport = Transport(
             TransportConfig(self.node_id, options.cluster_secret), self._on_message
         )
+        self._peers = PeerBook(self.node_id, (self.raft_address, self.http_address),
+                               self._transport)
         self._open_storage()
         self._build_core()
-        self._init_metrics()
+        self.metrics = NodeMetrics(self.core, self.sm, self._pending,
+                                   self._transport.counters, self.storage)
 
     # ------------------------------------------------------------ start-up
 
@@ -202,18 +188,16 @@ class KvNode:
     def _build_core(self) -> None:
         options = self.options
         session_ticks = max(1, round(options.session_timeout_s / options.tick_s))
-        if options.trace_path is not None:
-            self._trace_file = open(options.trace_path, "ab", buffering=0)  # noqa: SIM115
-            self._trace_lines.append(trace_marker(
-                "Start", self.node_id, session_timeout_ticks=session_ticks,
-                lease_reads=options.lease_reads))
-        tracer = self._trace if self._trace_file is not None else None
+        self._trace = NodeTrace(options.trace_path, self.node_id,
+                                session_timeout_ticks=session_ticks,
+                                lease_reads=options.lease_reads)
+        tracer = self._trace.record if self._trace.enabled else None
         self.sm = KVStateMachine(session_ticks, node_id=self.node_id, tracer=tracer)
         snapshot = self.storage.snapshot()
         self._install_snapshot_state(snapshot)
         for entry in self.storage.entries(self.storage.first_index(),
                                           self.storage.last_index() + 1):
-            self._learn_addresses(entry)
+            self._peers.learn_entry(entry)
         config = Config(
             id=self.node_id,
             election_timeout_ticks=options.election_timeout_ticks,
@@ -222,7 +206,7 @@ class KvNode:
             msg_seq_base=time.time_ns() // 1000,
         )
         self.core = Node(config, self.storage, random.Random(os.urandom(16)), tracer)
-        self._write_trace(persisted=self._trace_count)  # Restart shows what is on disk
+        self._trace.write(persisted=self._trace.count)  # Restart shows what is on disk
 
     def _install_snapshot_state(self, snapshot: Snapshot) -> None:
         kv_blob, book = unpack_snapshot_data(snapshot.data)
@@ -230,36 +214,15 @@ class KvNode:
             self.sm.restore(kv_blob)
         else:
             assert snapshot.meta.index == 0, "a snapshot past index 0 carries its state"
-        self._book.update(book)
+        self._peers.update(book)
         self._applied_membership = snapshot.meta.membership
-
-    def _trace(self, event: TraceEvent) -> None:
-        stamp: dict[str, object] = {"time_us": time.time_ns() // 1000}  # orders the merge
-        self._trace_lines.append(raft_trace.encode_event(event, stamp) + "\n")
-        self._trace_count += 1
-
-    def _write_trace(self, persisted: int | None = None) -> None:
-        """Write the buffered trace lines, then (if `persisted` is given) a Persisted
-        marker saying the incarnation's first `persisted` events are durable, with one
-        write call: a crash never leaves half a line. Called before each Ready's WAL write
-        and early sends (so durable state and peers are never ahead of the trace) and after
-        its fsync, before its other sends (so an event no marker covers was never sent,
-        except early sends: `Ready.messages_before_persist`)."""
-        if self._trace_file is None:
-            return
-        if persisted is not None and persisted > self._trace_persisted:
-            self._trace_lines.append(trace_marker("Persisted", self.node_id, events=persisted))
-            self._trace_persisted = persisted
-        if self._trace_lines:
-            self._trace_file.write("".join(self._trace_lines).encode("utf-8"))
-            self._trace_lines = []
 
     async def start(self) -> None:
         """Listen for peers, start ticking and the Ready loop."""
         self.fatal = asyncio.get_running_loop().create_future()
         host, port = split_address(self.raft_address)
         await self._transport.listen(host, port)
-        self._sync_peers()
+        self._peers.sync()
         self._tasks.append(asyncio.create_task(self._ticker(), name="ticker"))
         self._tasks.append(asyncio.create_task(self._ready_loop(), name="ready-loop"))
         self._wake()
@@ -274,20 +237,11 @@ class KvNode:
         if self._disk is not None:
             self._disk.close()
         self.storage.close()
-        if self._trace_file is not None:
-            self._write_trace()
-            self._trace_file.close()
+        self._trace.close()
 
     def learn_peers(self, book: AddressBook) -> None:
         """Addresses handed over by the cluster this node joined."""
-        for node_id, addresses in book.items():
-            self._book.setdefault(node_id, addresses)
-        self._sync_peers()
-
-    def _sync_peers(self) -> None:
-        for node_id, (raft, _) in self._book.items():
-            if node_id != self.node_id:
-                self._transport.set_peer(node_id, *split_address(raft))
+        self._peers.learn(book)
 
     # ------------------------------------------------------------ inputs
 
@@ -328,23 +282,23 @@ class KvNode:
                 self._wakeup.clear()
                 while self.core.has_ready():
                     ready = self.core.ready()
-                    in_ready = self._trace_count  # the events this Ready makes durable
-                    self._write_trace()
+                    in_ready = self._trace.count  # the events this Ready makes durable
+                    self._trace.write()
                     self._apply_durable(ready)
                     early = ready.messages_before_persist() if ready.entries else ()
                     if early:
                         self._send(early)  # In parallel with our own fsync (10.2.1).
                     await self._persist(ready)
-                    self._write_trace(persisted=in_ready)
+                    self._trace.write(persisted=in_ready)
                     self._handle_ready(
                         ready, ready.messages_after_persist() if early else ready.messages
                     )
                     self.core.advance(ready)
-                    self._write_trace()
+                    self._trace.write()
                     await self._maybe_compact()
                 if self._flush_due:
                     self._flush_due = False
-                    await self._run_io(PersistJob([self.storage.flush]))
+                    await run_timed(self._disk, PersistJob([self.storage.flush]).run)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -361,13 +315,7 @@ class KvNode:
             must_sync=ready.must_sync,
         )
         if job:
-            self._fsync_seconds.observe(await self._run_io(job))
-
-    async def _run_io(self, job: PersistJob) -> float:
-        """Run file I/O in the disk thread (or inline); returns its duration in seconds."""
-        if self._disk is None:
-            return _timed_run(job)
-        return await self._disk.run(partial(_timed_run, job))
+            self.metrics.persist_seconds.observe(await run_timed(self._disk, job.run))
 
     def _apply_durable(self, ready: Ready) -> None:
         """Apply, before this Ready's own write, the committed entries that earlier Readies
@@ -392,7 +340,7 @@ class KvNode:
 
     def _send(self, messages: tuple[Message, ...]) -> None:
         batch: Any = messages
-        if self._trace_file is None and self.options.coalesce_messages and len(messages) > 1:
+        if not self._trace.enabled and self.options.coalesce_messages and len(messages) > 1:
             batch = coalesce(messages)
         self._transport.send_all(batch)
 
@@ -400,9 +348,9 @@ class KvNode:
         """Steps 2 and 3 of the contract: send `messages` (those not sent before the
         persist), then apply (what `_apply_durable` has not) and serve reads."""
         if ready.snapshot is not None:
-            self._book.update(unpack_snapshot_data(ready.snapshot.data)[1])
+            self._peers.update(unpack_snapshot_data(ready.snapshot.data)[1])
         for entry in ready.entries:
-            self._learn_addresses(entry)
+            self._peers.learn_entry(entry)
         self._send(messages)
         if ready.snapshot is not None:
             self._apply_snapshot(ready.snapshot)
@@ -415,22 +363,9 @@ class KvNode:
         if ready.soft_state is not None:
             self._on_soft_state()
 
-    def _learn_addresses(self, entry: Entry) -> None:
-        if entry.kind is not EntryKind.CONF_CHANGE:
-            return
-        try:
-            change = confchange.decode(entry.data)
-        except InvalidConfChange:
-            return
-        if change.kind is ConfChangeKind.ADD_LEARNER:
-            addresses = addresses_from_context(change.context)
-            if addresses is not None and change.node_id != self.node_id:
-                self._book[change.node_id] = addresses
-                self._transport.set_peer(change.node_id, *split_address(addresses[0]))
-
     def _apply_snapshot(self, snapshot: Snapshot) -> None:
         self._install_snapshot_state(snapshot)
-        self._sync_peers()
+        self._peers.sync()
         self._pending.snapshot_installed(snapshot.meta.index)
 
     def _apply(self, entry: Entry) -> None:
@@ -454,11 +389,10 @@ class KvNode:
         if change.node_id == self.node_id:
             log.warning("%s was removed from the cluster", self.node_id)
         else:
-            self._transport.remove_peer(change.node_id)
-            self._book.pop(change.node_id, None)
+            self._peers.forget(change.node_id)
 
     def _on_soft_state(self) -> None:
-        self._leader_changes.inc()
+        self.metrics.leader_changes.inc()
         if self.core.role is not Role.LEADER:
             self._pending.fail_reads(NotLeader(self.core.leader_id))
         for watcher in self._leader_watchers:
@@ -473,13 +407,11 @@ class KvNode:
             return
         meta = SnapshotMeta(applied, self.core.term_at(applied), self._applied_membership,
                             self.sm.cluster_time_ticks)
-        book = dict(self._book)
-        book[self.node_id] = (self.raft_address, self.http_address)
-        snapshot = Snapshot(meta, pack_snapshot_data(self.sm.snapshot(), book))
+        snapshot = Snapshot(meta, pack_snapshot_data(self.sm.snapshot(), self._peers.with_own()))
         job = self.storage.compact(snapshot)
         self.core.compact(meta)
-        self._write_trace()  # CompactLog is on file before the snapshot is
-        duration_s = await self._run_io(job)
+        self._trace.write()  # CompactLog is on file before the snapshot is
+        duration_s = await run_timed(self._disk, job.run)
         log.info("compacted the log at index %d in %.1f ms", applied, duration_s * 1000)
 
     # ------------------------------------------------------------ membership policy
@@ -519,7 +451,7 @@ class KvNode:
     def _start_proposal(self, data: bytes, *, as_write: bool = False) -> asyncio.Future[Any]:
         self._check_capacity()
         index = self.core.propose(data)
-        self._proposals.inc()
+        self.metrics.proposals.inc()
         return self._wait_applied(index, self.core.current_term, as_write=as_write)
 
     async def _propose(self, data: bytes) -> ApplyResult:
@@ -572,9 +504,9 @@ class KvNode:
                    ) -> AddressBook:
         self._require_leader()
         split_address(raft_address)
-        book = {**self._book, self.node_id: (self.raft_address, self.http_address)}
+        book = self._peers.with_own()
         if node_id in self.core.membership.members():
-            if self._book.get(node_id, (None, None))[0] == raft_address:
+            if self._peers.lookup(node_id)[0] == raft_address:
                 return book  # a retried join that already took effect
             raise InvalidConfChange(f"{node_id} is already a member with another address")
         change = ConfChange(ConfChangeKind.ADD_LEARNER, node_id,
@@ -615,69 +547,19 @@ class KvNode:
         match = core.match_index or {}
         members = []
         for node_id in sorted(membership.members()):
-            raft, http = self._book.get(node_id, (None, None))
-            if node_id == self.node_id:
-                raft, http = self.raft_address, self.http_address
+            raft, http = self._peers.addresses_of(node_id)
             role = "voter" if node_id in membership.voters else "learner"
             members.append(Member(node_id, role, raft, http, match.get(node_id)))
         leader = core.leader_id
-        leader_http = self.http_address if leader == self.node_id else (
-            self._book.get(leader, (None, None))[1] if leader is not None else None)
+        leader_http = self._peers.addresses_of(leader)[1] if leader is not None else None
         return ClusterStatus(
             self.node_id, core.role.value, leader, leader_http, core.current_term,
             core.commit_index, self.sm.applied_index, tuple(members),
             {"last_index": core.last_index, "snapshot_index": core.snapshot_index},
         )
 
-    # ------------------------------------------------------------ metrics
-
-    def _init_metrics(self) -> None:
-        registry = self.registry = Registry()
-
-        def core() -> Node:
-            return self.core
-
-        counters = self._transport.counters
-        gauges: list[tuple[str, str, Callable[[], float]]] = [
-            ("raftkv_term", "current term", lambda: core().current_term),
-            ("raftkv_is_leader", "1 if this node is the leader",
-             lambda: float(core().role is Role.LEADER)),
-            ("raftkv_commit_index", "commit index", lambda: core().commit_index),
-            ("raftkv_applied_index", "applied index", lambda: self.sm.applied_index),
-            ("raftkv_last_index", "last log index", lambda: core().last_index),
-            ("raftkv_snapshot_index", "index of the latest snapshot",
-             lambda: core().snapshot_index),
-            ("raftkv_pending_requests", "proposals and reads waiting",
-             lambda: len(self._pending)),
-            ("raftkv_peer_messages_sent", "messages handed to peer connections",
-             lambda: counters.sent),
-            ("raftkv_peer_messages_received", "authenticated messages received",
-             lambda: counters.received),
-            ("raftkv_peer_messages_dropped", "messages dropped (full queue, no address, ...)",
-             lambda: counters.dropped_queue_full + counters.dropped_unknown_peer
-             + counters.dropped_disconnected),
-            ("raftkv_peer_bad_frames", "connections closed for a bad frame",
-             lambda: counters.bad_frames),
-            ("raftkv_wal_fsyncs", "fsync calls on WAL segments since the node started",
-             lambda: self.storage.wal_fsyncs),
-        ]
-        for name, help_text, read in gauges:
-            registry.gauge(name, help_text, read)
-        self._proposals = registry.counter("raftkv_proposals_total", "proposals made")
-        self._leader_changes = registry.counter(
-            "raftkv_leader_changes_total", "role or leader changes seen")
-        self._fsync_seconds = Histogram(
-            "raftkv_persist_duration_seconds", "time to persist one Ready (write + fsync)")
-        registry.add(self._fsync_seconds)
-
     def metrics_text(self) -> str:
-        return self.registry.render()
-
-
-def _timed_run(job: PersistJob) -> float:
-    started = time.perf_counter()
-    job.run()
-    return time.perf_counter() - started
+        return self.metrics.render()
 
 
 def describe_options(options: NodeOptions) -> dict[str, Any]:

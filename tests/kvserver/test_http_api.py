@@ -23,8 +23,9 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from kvserver.errors import NoLeader, OutcomeUnknown
-from kvserver.http import LATENCY_KEY, Limits, make_app
+from kvserver.http import LATENCY_KEY, make_app
 from kvserver.httpfront import FrontServer, make_front
+from kvserver.httprules import Limits
 from kvserver.service import ClusterStatus, Consistency, Member, ReadResult, Staleness, WriteResult
 from raftcore import commands
 from raftcore.errors import ConfChangePending, InvalidConfChange, NotLeader
