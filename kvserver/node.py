@@ -560,8 +560,3 @@ class KvNode:
 
     def metrics_text(self) -> str:
         return self.metrics.render()
-
-
-def describe_options(options: NodeOptions) -> dict[str, Any]:
-    return {"id": options.node_id, "raft": options.raft_address, "http": options.http_address,
-            "data_dir": str(options.data_dir), "fsync": options.fsync.value}
