@@ -149,6 +149,7 @@ class KvNode:
         self._read_ids = itertools.count(1)
         self._disk = DiskThread(f"disk-{options.node_id}") if options.disk_thread else None
         self._flush_due = False
+        self._persisting = False  # a Ready's write is in flight (see _on_message)
         self._leader_watchers: list[asyncio.Future[None]] = []
         self._last_leader_contact = time.monotonic()
         self._wakeup = asyncio.Event()
@@ -252,6 +253,8 @@ class KvNode:
         if msg.from_id == self.core.leader_id:
             self._last_leader_contact = time.monotonic()
         self.core.step(msg)
+        if self._persisting and self.core.role is Role.LEADER:
+            self._apply_committed_early()
         self._wake()
 
     async def _ticker(self) -> None:
@@ -288,7 +291,9 @@ class KvNode:
                     early = ready.messages_before_persist() if ready.entries else ()
                     if early:
                         self._send(early)  # In parallel with our own fsync (10.2.1).
+                    self._persisting = True
                     await self._persist(ready)
+                    self._persisting = False
                     self._trace.write(persisted=in_ready)
                     self._handle_ready(
                         ready, ready.messages_after_persist() if early else ready.messages
@@ -337,6 +342,18 @@ class KvNode:
         for read_state in ready.read_states:
             pending.read_state(read_state.request_ctx, read_state.index)
         pending.serve_reads(self.sm.applied_index, self.sm.read)
+
+    def _apply_committed_early(self) -> None:
+        """While this leader's write is in flight, an acknowledgement may commit entries
+        that earlier Readies made durable: apply them and answer their clients now rather
+        than after the write (the next Ready hands them out again and `_apply` skips
+        them). Nothing the core or a restart can observe changes, as in `_apply_durable`."""
+        entries = self.core.durable_committed_entries(self.sm.applied_index)
+        if not entries:
+            return
+        for entry in entries:
+            self._apply(entry)
+        self._pending.serve_reads(self.sm.applied_index, self.sm.read)
 
     def _send(self, messages: tuple[Message, ...]) -> None:
         batch: Any = messages

@@ -295,6 +295,18 @@ class Node(ElectionMixin, ReplicationMixin):
         self._outstanding = ready
         return ready
 
+    def durable_committed_entries(self, applied_index: int) -> list[Entry]:
+        """Committed entries above `applied_index` that are already durable here (below
+        the unstable part of the log), for a driver that applies them while a later
+        Ready's write is still in flight. The next Ready hands them out again; the
+        driver skips what it applied."""
+        log = self._log
+        if log.unstable_snapshot is not None:
+            return []
+        hi = min(log.committed, log.unstable_offset - 1)
+        lo = max(applied_index + 1, log.first_index())
+        return log.entries(lo, hi + 1) if lo <= hi else []
+
     def advance(self, ready: Ready) -> None:
         """The driver persisted, sent and applied `ready`."""
         assert ready is self._outstanding, "advance() takes the Ready ready() returned"

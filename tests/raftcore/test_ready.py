@@ -149,3 +149,26 @@ def test_answers_and_term_changes_never_leave_before_the_persist() -> None:
     assert not ready.send_before_persist
     assert ready.messages_before_persist() == ()
     assert ready.messages_after_persist() == ready.messages
+
+
+def test_durable_committed_entries_stop_below_the_write_in_flight() -> None:
+    node, storage = node_with_log("n1", voters=("n1", "n2", "n3"))
+    elect(node, storage)
+    sent(node, storage)
+    first = node.propose(b"a")
+    persist(node, storage)  # a is durable here; no follower has acknowledged it yet
+    second = node.propose(b"b")
+    in_flight = node.ready()  # b's write is in flight: handed out, not advanced
+    assert [e.index for e in in_flight.entries] == [second]
+    assert node.durable_committed_entries(0) == []  # nothing committed yet
+    for follower in ("n2", "n3"):
+        node.step(AppendEntriesResponse(term=node.current_term, from_id=follower,
+                                        to_id="n1", success=True, match_index=second))
+    assert node.commit_index == second  # the two followers are a majority (10.2.1)
+    early = node.durable_committed_entries(0)
+    assert [e.data for e in early if e.data] == [b"a"]
+    assert early[-1].index == first
+    assert node.durable_committed_entries(first) == []  # all applied already
+    storage.append(in_flight.entries)
+    node.advance(in_flight)
+    assert [e.index for e in node.durable_committed_entries(first)] == [second]
