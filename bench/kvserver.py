@@ -14,7 +14,8 @@ What it does, all on 127.0.0.1:
    16-byte value; read: linearizable read of a random key; mix: half each) and each client
    count, runs wrk for `--seconds` against each system's leader in turn (the order of the
    systems rotates from round to round). Each cell of the table is the median of the
-   rounds; `cpu us/op` is the CPU time all three members used per answered request.
+   rounds; `cpu us/op` is the CPU time all three members used per answered request. Each
+   run's line also shows how busy the machine's CPUs were (wrk and everything included).
 4. Measures failover: a sequential writer runs against all members, the leader is killed
    with SIGKILL, and the time from the kill to the first acknowledged write issued after
    it is taken (median of `--failover-runs`); the member is restarted afterwards.
@@ -88,6 +89,13 @@ def cpu_seconds(members: list[Member]) -> float:
     return total
 
 
+def machine_busy_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    total = sum(fields)
+    return total - fields[3] - fields[4], total  # idle and iowait are not busy
+
+
 def preload(cluster: Cluster, leader: Member) -> None:
     for i in range(KEYS):
         if http_call(leader.http, cluster.write_request(i), 5.0) != 200:
@@ -95,12 +103,17 @@ def preload(cluster: Cluster, leader: Member) -> None:
 
 
 def measure_cell(cluster: Cluster, leader: Member, script: Path, clients: int,
-                 seconds: int) -> tuple[Cell, float]:
+                 seconds: int) -> tuple[Cell, float, float]:
+    """The cell, the members' CPU µs per answered request, and how busy the whole
+    machine's CPUs were meanwhile (per cent: 100 means no CPU time was left)."""
     before = cpu_seconds(cluster.members)
+    busy_before, total_before = machine_busy_ticks()
     cell = run_wrk(f"http://{leader.http}", script, clients, seconds)
     used = cpu_seconds(cluster.members) - before
+    busy_after, total_after = machine_busy_ticks()
+    busy = 100 * (busy_after - busy_before) / max(1, total_after - total_before)
     answered = max(1, cell.requests)
-    return cell, used / answered * 1e6
+    return cell, used / answered * 1e6, busy
 
 
 def measure_failover(cluster: Cluster, runs: int) -> list[float | None]:
@@ -182,8 +195,8 @@ def run_all(clusters: dict[str, Cluster], root: Path, workloads: list[str],
                 for name in order:
                     cluster = clusters[name]
                     script = scripts[(cluster.api, workload)]
-                    cell, cpu_us = measure_cell(cluster, leaders[name], script, count,
-                                                args.seconds)
+                    cell, cpu_us, busy = measure_cell(cluster, leaders[name], script,
+                                                      count, args.seconds)
                     if cell.errors:
                         leaders[name] = cluster.leader()
                     table.setdefault((name, workload, count), []).append(cell)
@@ -191,7 +204,7 @@ def run_all(clusters: dict[str, Cluster], root: Path, workloads: list[str],
                     print(f"run {run + 1} {workload:5} c={count:<3} {name:9} "
                           f"{cell.rate:8.0f}/s p50 {cell.p50_ms:6.2f} ms p99 "
                           f"{cell.p99_ms:7.2f} ms cpu {cpu_us:5.0f} us/op "
-                          f"errors {cell.errors}", flush=True)
+                          f"machine busy {busy:3.0f}% errors {cell.errors}", flush=True)
     failover = {}
     for name, cluster in clusters.items():
         failover[name] = measure_failover(cluster, args.failover_runs)
