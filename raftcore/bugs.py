@@ -36,3 +36,8 @@ class PlantedBug(enum.Enum):
     COUNT_UNPERSISTED_SELF = "count_unpersisted_self"
     """The leader counts its own entries toward commit as soon as it appends them, not
     once they are persisted, while it sends them before its own fsync (thesis 10.2.1)."""
+
+    APPLY_UNCOMMITTED_EARLY = "apply_uncommitted_early"
+    """While a leader's write is in flight, `Node.durable_committed_entries` hands out
+    every durable entry, not only committed ones, so the driver applies entries that no
+    majority holds yet (kvserver's early apply with its commit bound dropped)."""

@@ -304,6 +304,8 @@ class Node(ElectionMixin, ReplicationMixin):
         if log.unstable_snapshot is not None:
             return []
         hi = min(log.committed, log.unstable_offset - 1)
+        if self._bug is PlantedBug.APPLY_UNCOMMITTED_EARLY:
+            hi = log.unstable_offset - 1
         lo = max(applied_index + 1, log.first_index())
         return log.entries(lo, hi + 1) if lo <= hi else []
 

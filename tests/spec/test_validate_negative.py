@@ -131,6 +131,7 @@ PLANTED = [
     (PlantedBug.FORGET_PERSIST_VOTE, 2, None, "Restart"),
     (PlantedBug.APPLY_DUPLICATE, 2, None, "ApplyEntry"),
     (PlantedBug.COUNT_UNPERSISTED_SELF, 1, "unpersisted_self", "AdvanceCommitIndex"),
+    (PlantedBug.APPLY_UNCOMMITTED_EARLY, 5, None, "ApplyEntry"),
 ]
 
 
