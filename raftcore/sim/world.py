@@ -69,6 +69,7 @@ class Host:
     """One simulated server: its disk, and while it is up, its node and state machine."""
 
     __slots__ = (
+        "applied_early_to",
         "commit_seen",
         "incarnation",
         "last_vote",
@@ -96,6 +97,8 @@ class Host:
         self.pending_writes: dict[tuple[int, int], tuple[str, int]] = {}
         self.pending_reads: dict[bytes, tuple[str, int, str]] = {}
         self.ready_reads: list[ReadState] = []
+        self.applied_early_to = 0
+        """The last entry applied early (`World._apply_early`) by this incarnation."""
         self.unpersisted: tuple[Ready, int] | None = None
         """A leader's Ready whose requests left before its persist, and the tick it was
         written: it is synced, and the rest of it handled, `fsync_delay_ticks` later."""
@@ -202,6 +205,7 @@ class World:
             sm.restore(snapshot.data)
         assert sm.applied_index == snapshot.meta.index, "snapshot data and meta disagree"
         host.sm = sm
+        host.applied_early_to = 0
         rng = random.Random(self._node_seeds.getrandbits(64))
         node = Node(config, host.storage.live, rng, tracer)
         host.node = node
@@ -297,6 +301,8 @@ class World:
         if snapshot is not None:
             sm = self._install_snapshot(host, sm, snapshot.data, snapshot.meta.index)
         committed = rd.committed_entries
+        if committed and committed[0].index <= host.applied_early_to:
+            committed = tuple(e for e in committed if e.index > host.applied_early_to)
         if committed:
             self._apply(host, sm, committed)
         if rd.read_states:
@@ -318,6 +324,7 @@ class World:
         entries = node.durable_committed_entries(sm.applied_index)
         if entries:
             self._apply(host, sm, tuple(entries))
+            host.applied_early_to = entries[-1].index
             if host.ready_reads:
                 self._serve_reads(host, sm)
 
@@ -371,8 +378,6 @@ class World:
         pending = host.pending_writes
         now = self.tick_count
         for entry in entries:
-            if entry.index <= sm.applied_index:
-                continue  # applied early (`_apply_early`), handed out again
             result = sm.apply(entry)
             checker.on_apply(node_id, entry)
             self.applied_entries += 1
