@@ -324,8 +324,9 @@ class KvNode:
 
     def _apply_durable(self, ready: Ready) -> None:
         """Apply, before this Ready's own write, the committed entries that earlier Readies
-        already made durable (those below its first new entry), and serve the reads they
-        allow. Their clients need not wait for the next batch's fsync. Nothing the core or
+        already made durable (below its first new entry: the core's
+        `durable_committed_entries`, as in `_apply_committed_early`), and serve the reads
+        they allow. Their clients need not wait for the next batch's fsync. Nothing the core or
         a restart can observe changes: the core learns of them in `advance` as before, the
         entries are on disk, and the state machine is rebuilt from the log after a crash.
         A Ready that brings a snapshot is applied in order (the snapshot comes first).
@@ -333,10 +334,7 @@ class KvNode:
         leader waits for the acknowledgement this Ready sends."""
         if ready.snapshot is not None or self.core.role is not Role.LEADER:
             return
-        first_new = ready.entries[0].index if ready.entries else None
-        for entry in ready.committed_entries:
-            if first_new is not None and entry.index >= first_new:
-                break
+        for entry in self.core.durable_committed_entries(self.sm.applied_index):
             self._apply(entry)
         pending = self._pending
         for read_state in ready.read_states:

@@ -297,9 +297,10 @@ class Node(ElectionMixin, ReplicationMixin):
 
     def durable_committed_entries(self, applied_index: int) -> list[Entry]:
         """Committed entries above `applied_index` that are already durable here (below
-        the unstable part of the log), for a driver that applies them while a later
-        Ready's write is still in flight. The next Ready hands them out again; the
-        driver skips what it applied."""
+        the unstable part of the log), for a driver that applies them before a later
+        Ready's write is done (kvserver's leader, at the start of a Ready and while its
+        write is in flight). The next Ready hands them out again; the driver skips what it
+        applied."""
         log = self._log
         if log.unstable_snapshot is not None:
             return []
